@@ -1,0 +1,59 @@
+/**
+ * `configdrive`: the command-line tool. `pack`, `inspect` and `build` work offline;
+ * the rest talk to configdrived over its socket.
+ */
+import { AgentError, formatProblem } from '../src/errors.js';
+import { EXIT, UsageError, type Command, type Io } from './commands/command.js';
+
+const commands: readonly Command[] = [
+];
+
+function mainHelp(): string {
+  const width = Math.max(...commands.map((c) => c.name.length), 0);
+  return [
+    'Usage: configdrive COMMAND [ARGS...]',
+    '',
+    'Builds cloud-init config drives (ISO9660, label config-2) and puts them in front of',
+    'libvirt domains through the configdrived daemon.',
+    '',
+    'Commands:',
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    "Run 'configdrive COMMAND --help' for a command's options.",
+    'Exit status: 0 success, 1 the operation failed, 2 wrong command line.',
+    '',
+  ].join('\n');
+}
+
+export async function main(argv: readonly string[], io: Io): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    io.stdout.write(mainHelp());
+    return name === undefined ? EXIT.USAGE : EXIT.OK;
+  }
+  const command = commands.find((c) => c.name === name);
+  if (command === undefined) {
+    io.stderr.write(`configdrive: unknown command '${name}'; see 'configdrive --help'\n`);
+    return EXIT.USAGE;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    io.stdout.write(command.help.endsWith('\n') ? command.help : command.help + '\n');
+    return EXIT.OK;
+  }
+  try {
+    return await command.run(rest, io);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr.write(`configdrive ${name}: ${err.message}; see 'configdrive ${name} --help'\n`);
+      return EXIT.USAGE;
+    }
+    if (err instanceof AgentError) {
+      io.stderr.write(`configdrive ${name}: ${err.message} [${err.code}]\n`);
+      for (const p of err.problems.slice(1)) io.stderr.write(`  ${formatProblem(p)}\n`);
+      return EXIT.FAILED;
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    io.stderr.write(`configdrive ${name}: ${message}\n`);
+    return EXIT.FAILED;
+  }
+}
