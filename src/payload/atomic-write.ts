@@ -1,0 +1,44 @@
+/**
+ * Writes a file so that readers see either the old file or the whole new one, never a
+ * part: a temp file beside the target, written, fsynced, renamed, then the directory
+ * fsynced so the rename itself survives a crash. A failed write leaves no temp file.
+ */
+import { open, rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { AgentError } from '../errors.js';
+
+/** Temp files start with this, so a start-up sweep can find and remove leftovers. */
+export const TEMP_PREFIX = '.configdrive-tmp-';
+
+export async function writeFileAtomic(path: string, data: Uint8Array, mode = 0o640): Promise<void> {
+  const dir = dirname(path);
+  const temp = join(dir, `${TEMP_PREFIX}${randomBytes(6).toString('hex')}-${basename(path)}`);
+  try {
+    // 'wx': never follow or reuse something already there under the temp name.
+    const handle = await open(temp, 'wx', mode);
+    try {
+      await handle.writeFile(data);
+      // open() applies the umask; the mode is part of the contract (0640 for ISOs).
+      await handle.chmod(mode);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, path);
+  } catch (err) {
+    await unlink(temp).catch(() => undefined);
+    const code = (err as NodeJS.ErrnoException).code ?? 'unknown';
+    throw new AgentError('IO_ERROR', `Cannot write "${path}": ${code}`, { cause: err, details: { errno: code } });
+  }
+  await syncDirectory(dir);
+}
+
+async function syncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
