@@ -1,0 +1,83 @@
+/**
+ * The assembler: every translator's output placed at its path on the drive. Pure: the
+ * same Initialization and facts give the same bytes (no clock, no randomness).
+ */
+import { AgentError, invalid, type Problem } from '../errors.js';
+import type { Initialization } from '../initialization/types.js';
+import { buildEni, ENI_CONTENT_PATH } from './eni.js';
+import { buildMetaData } from './meta-data.js';
+import { buildNetworkData } from './network-data.js';
+import { resolveNics } from './nics.js';
+import type { DomainFacts, DriveTree } from './types.js';
+import { buildUserData } from './user-data.js';
+
+export interface BuiltDrive {
+  readonly tree: DriveTree;
+  readonly instanceId: string;
+  readonly warnings: string[];
+}
+
+export const META_DATA_PATH = 'openstack/latest/meta_data.json';
+export const USER_DATA_PATH = 'openstack/latest/user_data';
+export const NETWORK_DATA_PATH = 'openstack/latest/network_data.json';
+export const ENI_PATH = `openstack${ENI_CONTENT_PATH}`;
+
+const encoder = new TextEncoder();
+
+/**
+ * cloud-init rejects the whole drive when any JSON file on it does not parse or when
+ * meta_data has no uuid; check what we built before anyone images it.
+ */
+function assertReadable(files: ReadonlyMap<string, string>): void {
+  for (const [path, text] of files) {
+    if (text === '') throw new AgentError('INTERNAL', `${path} would be empty`);
+    if (!path.endsWith('.json')) continue;
+    const parsed: unknown = JSON.parse(text);
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      throw new AgentError('INTERNAL', `${path} is not a JSON object`);
+    }
+  }
+  const meta = JSON.parse(files.get(META_DATA_PATH) ?? '{}') as { uuid?: unknown };
+  if (typeof meta.uuid !== 'string' || meta.uuid === '') throw new AgentError('INTERNAL', `${META_DATA_PATH} has no uuid`);
+}
+
+export function buildDriveTree(init: Initialization, facts: DomainFacts): BuiltDrive {
+  const instanceId = init.instanceId ?? facts.uuid;
+  const problems: Problem[] = [];
+  const warnings: string[] = [];
+  if (init.domain !== undefined && init.hostName === undefined) {
+    warnings.push(`domain "${init.domain}" is ignored: it only forms the FQDN together with a host name`);
+  }
+
+  const nics = resolveNics(init, facts);
+  problems.push(...nics.problems);
+  warnings.push(...nics.warnings);
+
+  const userData = buildUserData(init, instanceId);
+  problems.push(...userData.problems);
+
+  const files = new Map<string, string>();
+  let eni = false;
+  if (init.networkProtocol === 'eni') {
+    const built = buildEni(init, nics.nics);
+    problems.push(...built.problems);
+    warnings.push(...built.warnings);
+    if (built.text !== undefined) {
+      files.set(ENI_PATH, built.text);
+      eni = true;
+    }
+  } else {
+    const built = buildNetworkData(init, nics.nics);
+    warnings.push(...built.warnings);
+    if (built.json !== undefined) files.set(NETWORK_DATA_PATH, built.json);
+  }
+  if (problems.length > 0) throw invalid('INVALID_INITIALIZATION', 'Cannot build the config drive', problems);
+
+  files.set(META_DATA_PATH, buildMetaData(init, facts, { instanceId, rootKeys: userData.rootKeys, eni }));
+  files.set(USER_DATA_PATH, userData.text);
+  assertReadable(files);
+
+  const tree = new Map<string, Uint8Array>();
+  for (const path of [...files.keys()].sort()) tree.set(path, encoder.encode(files.get(path)));
+  return { tree, instanceId, warnings };
+}

@@ -1,0 +1,122 @@
+"""Reads config-drive trees with cloud-init's own code and prints what it understood, as JSON.
+
+Run with Debian's /usr/bin/python3 (it sees the cloud-init package). One process checks
+many drives: the request on stdin is a JSON list of {"dir": PATH, "macs": {MAC: NAME}},
+the answer on stdout a JSON list of results in the same order. A failure inside one drive
+is reported in that drive's result ("error"), never as a crash, so one bad case does not
+hide the others.
+"""
+
+import email
+import io
+import json
+import logging
+import os
+import sys
+import contextlib
+
+from cloudinit import util
+from cloudinit.config import schema as ci_schema
+from cloudinit.distros import fetch as fetch_distro
+from cloudinit.distros import ug_util
+from cloudinit.net import eni
+from cloudinit.sources import DataSourceConfigDrive, normalize_pubkey_data
+from cloudinit.sources.helpers import openstack
+
+SYSTEM_CFG = "/etc/cloud/cloud.cfg"
+
+
+def cloud_config_parts(user_data: bytes) -> list:
+    """The cloud-config documents inside user_data (plain or MIME multipart)."""
+    if user_data.startswith(b"#cloud-config"):
+        return [user_data]
+    if user_data.startswith(b"Content-Type: multipart/"):
+        msg = email.message_from_bytes(user_data)
+        return [
+            part.get_payload(decode=True)
+            for part in msg.walk()
+            if part.get_content_type() == "text/cloud-config"
+        ]
+    return []
+
+
+def mime_parts(user_data: bytes) -> list:
+    if not user_data.startswith(b"Content-Type: multipart/"):
+        return []
+    msg = email.message_from_bytes(user_data)
+    return [
+        {"type": p.get_content_type(), "text": p.get_payload(decode=True).decode("utf-8")}
+        for p in msg.walk()
+        if not p.is_multipart()
+    ]
+
+
+def schema_check(document: bytes, scratch: str) -> dict:
+    """What `cloud-init schema -c FILE` reports: errors and deprecation warnings."""
+    path = os.path.join(scratch, "user-data-part.yaml")
+    with open(path, "wb") as f:
+        f.write(document)
+    out = io.StringIO()
+    errors, deprecations = [], []
+    try:
+        with contextlib.redirect_stdout(out):
+            ci_schema.validate_cloudconfig_file(path, ci_schema.get_schema())
+    except ci_schema.SchemaValidationError as e:
+        errors = [f"{p.path}: {p.message}" for p in e.schema_errors]
+        deprecations = [f"{p.path}: {p.message}" for p in e.schema_deprecations]
+    finally:
+        os.unlink(path)
+    printed = out.getvalue().strip()
+    if printed:
+        deprecations.append(printed)
+    return {"errors": errors, "warnings": deprecations}
+
+
+def effective_users(cloud_config: dict) -> dict:
+    """The users cloud-init would create on Debian: user-data merged over cloud.cfg."""
+    sys_cfg = util.read_conf(SYSTEM_CFG)
+    merged = util.mergemanydict([cloud_config, sys_cfg])
+    distro_cfg = merged.get("system_info", {}).get("distro", "debian")
+    distro = fetch_distro(distro_cfg)(distro_cfg, merged.get("system_info", {}), None)
+    users, _groups = ug_util.normalize_users_groups(merged, distro)
+    default_user, _ = ug_util.extract_default(users)
+    return {"users": sorted(users), "default_user": default_user}
+
+
+def check(request: dict, scratch: str) -> dict:
+    result = {}
+    drive = DataSourceConfigDrive.read_config_drive(request["dir"])
+    md = drive["metadata"]
+    result["instance_id"] = md.get("instance-id")
+    result["local_hostname"] = md.get("local-hostname")
+    result["public_keys"] = normalize_pubkey_data(md.get("public-keys", {}))
+    user_data = drive.get("userdata") or b""
+    result["mime_parts"] = mime_parts(user_data)
+    parts = cloud_config_parts(user_data)
+    result["schema"] = [schema_check(p, scratch) for p in parts]
+    cloud_config = util.mergemanydict([util.load_yaml(p) or {} for p in parts])
+    result["cloud_config"] = cloud_config
+    result["users"] = effective_users(cloud_config)
+    net = drive.get("networkdata")
+    if net is not None:
+        result["network"] = openstack.convert_net_json(net, known_macs=request.get("macs", {}))
+    eni_text = drive.get("network_config")
+    if eni_text:
+        result["eni"] = eni.convert_eni_data(eni_text.decode() if isinstance(eni_text, bytes) else eni_text)
+    return result
+
+
+def main() -> None:
+    logging.disable(logging.CRITICAL)
+    scratch = sys.argv[1]
+    answers = []
+    for request in json.load(sys.stdin):
+        try:
+            answers.append(check(request, scratch))
+        except Exception as e:  # reported per drive, asserted by the test
+            answers.append({"error": f"{type(e).__name__}: {e}"})
+    json.dump(answers, sys.stdout, default=str)
+
+
+if __name__ == "__main__":
+    main()
