@@ -63,9 +63,27 @@ const float11 = new yaml.Type('tag:yaml.org,2002:float', {
 /** Plain scalars resolved as PyYAML's safe loader does (timestamps stay strings). */
 const YAML11_SCHEMA = yaml.FAILSAFE_SCHEMA.extend({ implicit: [null11, bool11, int11, float11] });
 
-/** Parses YAML with cloud-init's (YAML 1.1) scalar rules; throws js-yaml's YAMLException. */
+/**
+ * js-yaml keeps an alias as a second reference to the anchored value, so a few hundred
+ * bytes of nested aliases ("billion laughs") load cheaply but expand to gigabytes when
+ * dumped again. Count the nodes as the dumper will see them and stop early.
+ */
+export const MAX_YAML_NODES = 100_000;
+
+function countNodes(value: unknown, budget: { left: number }): void {
+  if (--budget.left < 0) throw new yaml.YAMLException(`expands to more than ${String(MAX_YAML_NODES)} values (nested aliases?)`);
+  if (Array.isArray(value)) for (const v of value) countNodes(v, budget);
+  else if (typeof value === 'object' && value !== null) for (const v of Object.values(value)) countNodes(v, budget);
+}
+
+/**
+ * Parses YAML with cloud-init's (YAML 1.1) scalar rules; throws js-yaml's YAMLException,
+ * also when the document expands beyond MAX_YAML_NODES values.
+ */
 export function loadYaml11(text: string): unknown {
-  return yaml.load(text, { schema: YAML11_SCHEMA });
+  const value = yaml.load(text, { schema: YAML11_SCHEMA });
+  countNodes(value, { left: MAX_YAML_NODES });
+  return value;
 }
 
 /** `#cloud-config` followed by the document; strings always quoted (see above). */

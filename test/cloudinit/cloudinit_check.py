@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 import contextlib
+import copy
 
 from cloudinit import util
 from cloudinit.config import schema as ci_schema
@@ -89,14 +90,16 @@ def check(request: dict, scratch: str) -> dict:
     md = drive["metadata"]
     result["instance_id"] = md.get("instance-id")
     result["local_hostname"] = md.get("local-hostname")
-    result["public_keys"] = normalize_pubkey_data(md.get("public-keys", {}))
+    # A v2 drive keeps meta_data's own key name (SourceMixin.get_public_ssh_keys).
+    result["public_keys"] = normalize_pubkey_data(md.get("public_keys", {}))
     user_data = drive.get("userdata") or b""
     result["mime_parts"] = mime_parts(user_data)
     parts = cloud_config_parts(user_data)
     result["schema"] = [schema_check(p, scratch) for p in parts]
     cloud_config = util.mergemanydict([util.load_yaml(p) or {} for p in parts])
     result["cloud_config"] = cloud_config
-    result["users"] = effective_users(cloud_config)
+    # normalize_users_groups consumes the entries it reads (pops "name").
+    result["users"] = effective_users(copy.deepcopy(cloud_config))
     net = drive.get("networkdata")
     if net is not None:
         result["network"] = openstack.convert_net_json(net, known_macs=request.get("macs", {}))
