@@ -3,9 +3,10 @@
  * SHA-512 crypt, and only the hash travels on. Already-hashed passwords pass through.
  */
 import { createHash } from 'node:crypto';
-import { CRYPT_ALPHABET, sha512Crypt } from '../crypt/libcrypt.js';
+import { CRYPT_ALPHABET, sha512Crypt, sha512CryptAsync } from '../crypt/libcrypt.js';
 import type { Problem } from '../errors.js';
-import type { Password } from '../initialization/types.js';
+import type { Initialization, Password, User } from '../initialization/types.js';
+import { Redacted } from '../redacted.js';
 
 const SALT_LENGTH = 16;
 
@@ -45,4 +46,21 @@ export function passwordHash(password: Password, instanceId: string, userName: s
     return { hash };
   }
   return { hash: sha512Crypt(password.value.reveal(), deriveSalt(instanceId, userName)) };
+}
+
+/**
+ * The same hashes passwordHash would compute, computed on libuv's thread pool so a
+ * daemon building many drives keeps its event loop free (one hash costs about 1 ms of
+ * CPU). The translator then only sees hashed passwords and stays synchronous and pure.
+ */
+export async function prehashPasswords(init: Initialization, instanceId: string): Promise<Initialization> {
+  if (!init.users.some((u) => u.password?.kind === 'clear')) return init;
+  const users = await Promise.all(
+    init.users.map(async (user): Promise<User> => {
+      if (user.password?.kind !== 'clear') return user;
+      const hash = await sha512CryptAsync(user.password.value.reveal(), deriveSalt(instanceId, user.name));
+      return { ...user, password: { kind: 'hashed', value: new Redacted(hash) } };
+    }),
+  );
+  return { ...init, users };
 }
