@@ -11,7 +11,8 @@ import { AgentError } from '../errors.js';
 /** Temp files start with this, so a start-up sweep can find and remove leftovers. */
 export const TEMP_PREFIX = '.configdrive-tmp-';
 
-export async function writeFileAtomic(path: string, data: Uint8Array, mode = 0o640): Promise<void> {
+/** `gid`, when given, is set before the rename: QEMU must never see the file with the wrong group. */
+export async function writeFileAtomic(path: string, data: Uint8Array, mode = 0o640, gid?: number): Promise<void> {
   const dir = dirname(path);
   const temp = join(dir, `${TEMP_PREFIX}${randomBytes(6).toString('hex')}-${basename(path)}`);
   try {
@@ -21,6 +22,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array, mode = 0o6
       await handle.writeFile(data);
       // open() applies the umask; the mode is part of the contract (0640 for ISOs).
       await handle.chmod(mode);
+      if (gid !== undefined) await handle.chown(-1, gid);
       await handle.sync();
     } finally {
       await handle.close();

@@ -1,0 +1,153 @@
+/**
+ * The payload store: the agent's own directory of images and per-domain records.
+ *
+ *   STATE/images/<uuid>-<sha256 prefix>.iso   0640, group of the QEMU user
+ *   STATE/domains/<uuid>.json                 what the agent holds for a domain
+ *
+ * Every change to a domain is journaled in its record before it is made: the record
+ * gains a `pending` entry (what is about to be attached or removed, and what was there
+ * before), the change is made in libvirt, then the record is committed. A crash between
+ * the steps leaves a `pending` entry that recovery (src/vm/recover.ts) resolves by
+ * looking at what libvirt actually has. Records never hold file contents or secrets.
+ */
+import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { AgentError } from '../errors.js';
+import { TEMP_PREFIX, writeFileAtomic } from './atomic-write.js';
+
+/** One image the agent put (or is putting) in front of a domain. */
+export interface ImageRef {
+  readonly path: string;
+  readonly sha256: string;
+  readonly contentDigest: string;
+  readonly instanceId: string;
+  readonly label: string;
+  readonly size: number;
+}
+
+export interface AttachedPayload extends ImageRef {
+  /** Target dev of the agent's CD-ROM, e.g. `sdb`. */
+  readonly target: string;
+  readonly bus: string;
+  readonly attachedAt: string;
+}
+
+export interface PendingChange {
+  readonly op: 'attach' | 'detach';
+  /** For attach: the image being put in. */
+  readonly image?: AttachedPayload;
+  readonly startedAt: string;
+}
+
+export interface DomainRecord {
+  readonly version: 1;
+  readonly uuid: string;
+  readonly name: string;
+  readonly current?: AttachedPayload;
+  readonly pending?: PendingChange;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+function checkUuid(uuid: string): string {
+  // The UUID becomes a file name: only libvirt's canonical form is accepted.
+  if (!UUID.test(uuid)) throw new AgentError('INTERNAL', `"${uuid}" is not a canonical domain UUID`);
+  return uuid;
+}
+
+export interface StoreOptions {
+  readonly dir: string;
+  /** Group of the QEMU user, so QEMU can read the 0640 images; undefined keeps ours. */
+  readonly imageGid?: number;
+}
+
+export class PayloadStore {
+  readonly imagesDir: string;
+  readonly domainsDir: string;
+
+  constructor(private readonly options: StoreOptions) {
+    this.imagesDir = join(options.dir, 'images');
+    this.domainsDir = join(options.dir, 'domains');
+  }
+
+  async init(): Promise<void> {
+    await mkdir(this.imagesDir, { recursive: true, mode: 0o750 });
+    await mkdir(this.domainsDir, { recursive: true, mode: 0o700 });
+  }
+
+  imagePath(uuid: string, sha256: string): string {
+    return join(this.imagesDir, `${checkUuid(uuid)}-${sha256.slice(0, 16)}.iso`);
+  }
+
+  /** Writes the image atomically; a QEMU that has the old file open keeps reading its inode. */
+  async putImage(uuid: string, bytes: Uint8Array, sha256: string): Promise<string> {
+    const path = this.imagePath(uuid, sha256);
+    await writeFileAtomic(path, bytes, 0o640, this.options.imageGid);
+    return path;
+  }
+
+  async removeImage(path: string): Promise<void> {
+    if (!path.startsWith(this.imagesDir + '/')) throw new AgentError('INTERNAL', `refusing to remove ${path}: not in the payload store`);
+    await unlink(path).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw new AgentError('IO_ERROR', `cannot remove ${path}: ${String(err.code)}`, { cause: err });
+    });
+  }
+
+  async readRecord(uuid: string): Promise<DomainRecord | undefined> {
+    const path = join(this.domainsDir, `${checkUuid(uuid)}.json`);
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new AgentError('IO_ERROR', `cannot read ${path}: ${String((err as NodeJS.ErrnoException).code)}`, { cause: err });
+    }
+    try {
+      const record = JSON.parse(text) as DomainRecord;
+      if (record.version !== 1 || record.uuid !== uuid) throw new Error('wrong version or uuid');
+      return record;
+    } catch (err) {
+      throw new AgentError('IO_ERROR', `record ${path} is damaged: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+  }
+
+  async writeRecord(record: DomainRecord): Promise<void> {
+    const path = join(this.domainsDir, `${checkUuid(record.uuid)}.json`);
+    await writeFileAtomic(path, new TextEncoder().encode(`${JSON.stringify(record, null, 2)}\n`), 0o600);
+  }
+
+  async removeRecord(uuid: string): Promise<void> {
+    await unlink(join(this.domainsDir, `${checkUuid(uuid)}.json`)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw new AgentError('IO_ERROR', `cannot remove the record of ${uuid}: ${String(err.code)}`, { cause: err });
+    });
+  }
+
+  async listRecords(): Promise<DomainRecord[]> {
+    const names = await readdir(this.domainsDir);
+    const records: DomainRecord[] = [];
+    for (const name of names.sort()) {
+      const m = /^(.+)\.json$/.exec(name);
+      if (m === null || !UUID.test(m[1]!)) continue;
+      const record = await this.readRecord(m[1]!);
+      if (record !== undefined) records.push(record);
+    }
+    return records;
+  }
+
+  async listImages(): Promise<string[]> {
+    return (await readdir(this.imagesDir)).filter((n) => n.endsWith('.iso') && !n.startsWith(TEMP_PREFIX)).map((n) => join(this.imagesDir, n));
+  }
+
+  /** Temp files of writes that a crash interrupted; nobody can be using them. */
+  async removeTempFiles(): Promise<string[]> {
+    const removed: string[] = [];
+    for (const dir of [this.imagesDir, this.domainsDir]) {
+      for (const name of await readdir(dir)) {
+        if (!name.startsWith(TEMP_PREFIX)) continue;
+        await unlink(join(dir, name)).catch(() => undefined);
+        removed.push(join(dir, name));
+      }
+    }
+    return removed;
+  }
+}

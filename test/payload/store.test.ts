@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AgentError } from '../../src/errors.js';
+import { PayloadStore, type DomainRecord } from '../../src/payload/store.js';
+
+const UUID = '6f1c7e2a-3b4d-4e5f-8a9b-0c1d2e3f4a5b';
+const SHA = 'ab'.repeat(32);
+
+describe('payload store', () => {
+  let dir = '';
+  let store: PayloadStore;
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'store-'));
+    store = new PayloadStore({ dir });
+    await store.init();
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('names images by domain UUID and content hash, mode 0640', async () => {
+    const path = await store.putImage(UUID, new Uint8Array([1, 2, 3]), SHA);
+    assert.equal(path, join(dir, 'images', `${UUID}-${SHA.slice(0, 16)}.iso`));
+    assert.equal(statSync(path).mode & 0o777, 0o640);
+  });
+
+  it('refuses a UUID that is not canonical, so it can never form a path outside the store', async () => {
+    for (const bad of ['../../etc/passwd', `${UUID}/x`, UUID.toUpperCase(), '']) {
+      await assert.rejects(store.putImage(bad, new Uint8Array(1), SHA), AgentError);
+      await assert.rejects(store.readRecord(bad), AgentError);
+    }
+  });
+
+  it('refuses to remove a file outside its images directory', async () => {
+    await assert.rejects(store.removeImage('/etc/hostname'), /not in the payload store/);
+    await assert.rejects(store.removeImage(join(dir, 'images', '..', 'domains', 'x')), /not in the payload store|ENOENT/);
+  });
+
+  it('writes records atomically (0600) and reads them back; a damaged record is an IO_ERROR naming it', async () => {
+    const record: DomainRecord = { version: 1, uuid: UUID, name: 'vm' };
+    await store.writeRecord(record);
+    assert.deepEqual(await store.readRecord(UUID), record);
+    assert.equal(statSync(join(dir, 'domains', `${UUID}.json`)).mode & 0o777, 0o600);
+    assert.deepEqual(await store.listRecords(), [record]);
+    writeFileSync(join(dir, 'domains', `${UUID}.json`), '{"version":1,');
+    await assert.rejects(store.readRecord(UUID), (e: unknown) => e instanceof AgentError && e.code === 'IO_ERROR' && e.message.includes(`${UUID}.json`));
+    assert.equal(await store.readRecord('00000000-0000-0000-0000-000000000000'), undefined);
+  });
+
+  it('sweeps temp files left by an interrupted write and lists only finished images', async () => {
+    await store.putImage(UUID, new Uint8Array(4), SHA);
+    writeFileSync(join(dir, 'images', '.configdrive-tmp-0123-x.iso'), 'partial');
+    writeFileSync(join(dir, 'domains', '.configdrive-tmp-0123-y.json'), '{');
+    assert.equal((await store.listImages()).length, 1);
+    assert.equal((await store.removeTempFiles()).length, 2);
+    assert.deepEqual(readdirSync(join(dir, 'images')), [`${UUID}-${SHA.slice(0, 16)}.iso`]);
+    assert.deepEqual(readdirSync(join(dir, 'domains')), []);
+  });
+});
