@@ -1,0 +1,85 @@
+/**
+ * Settings to a checked image: the one path `configdrive build`, `Payload.build` and
+ * `VM.start` share. Passwords are hashed off the event loop, the translator runs, the
+ * writer packs, and the image is read back with our own reader before anyone sees it.
+ */
+import { createHash } from 'node:crypto';
+import { buildDriveTree, prehashPasswords } from '../cloudinit/index.js';
+import type { DomainFacts, DriveTree } from '../cloudinit/types.js';
+import { AgentError } from '../errors.js';
+import type { Initialization } from '../initialization/types.js';
+import { readIsoImage, type IsoImage, type IsoWriter } from '../iso/index.js';
+
+export const DEFAULT_LABEL = 'config-2';
+
+export interface DriveImage {
+  readonly bytes: Uint8Array;
+  /** sha256 of the image bytes, hex. */
+  readonly sha256: string;
+  /** sha256 over the drive's paths and contents: equal for equal drives whatever the timestamps. */
+  readonly contentDigest: string;
+  readonly instanceId: string;
+  readonly label: string;
+  readonly tree: DriveTree;
+  readonly warnings: readonly string[];
+}
+
+export interface BuildOptions {
+  readonly writer: IsoWriter;
+  readonly label?: string;
+  readonly timestamp?: Date;
+}
+
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** Paths sorted, each with its length, so no two different trees share a digest input. */
+export function treeDigest(tree: DriveTree): string {
+  const hash = createHash('sha256');
+  for (const path of [...tree.keys()].sort()) {
+    const bytes = tree.get(path)!;
+    hash.update(`${path}\0${String(bytes.length)}\0`).update(bytes);
+  }
+  return hash.digest('hex');
+}
+
+export async function buildDriveImage(init: Initialization, facts: DomainFacts, options: BuildOptions): Promise<DriveImage> {
+  const label = options.label ?? DEFAULT_LABEL;
+  const hashed = await prehashPasswords(init, init.instanceId ?? facts.uuid);
+  const drive = buildDriveTree(hashed, facts);
+  const bytes = await options.writer.write(
+    { files: drive.tree },
+    options.timestamp === undefined ? { volumeId: label } : { volumeId: label, timestamp: options.timestamp },
+  );
+  verifyImage(readIsoImage(bytes), drive.tree, label, `image from the ${options.writer.name} writer`);
+  return {
+    bytes,
+    sha256: sha256Hex(bytes),
+    contentDigest: treeDigest(drive.tree),
+    instanceId: drive.instanceId,
+    label,
+    tree: drive.tree,
+    warnings: drive.warnings,
+  };
+}
+
+/**
+ * What the guest will read equals what we built: the label ds-identify looks for, and
+ * exactly our files, byte for byte, nothing more. `what` names the image in the error.
+ */
+export function verifyImage(image: IsoImage, expected: DriveTree, label: string, what: string): void {
+  const differences: string[] = [];
+  if (image.volumeId !== label) differences.push(`label is "${image.volumeId}", not "${label}"`);
+  for (const [path, bytes] of expected) {
+    const found = image.files.get(path);
+    if (found === undefined) differences.push(`${path} is missing`);
+    else if (Buffer.compare(Buffer.from(found), Buffer.from(bytes)) !== 0) differences.push(`${path} differs`);
+  }
+  for (const path of image.files.keys()) {
+    if (!expected.has(path)) differences.push(`${path} is not ours`);
+  }
+  if (differences.length > 0) {
+    throw new AgentError('ISO_VERIFY_FAILED', `${what} does not read back as built: ${differences.join('; ')}`);
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * Start-up reconciliation: the store's records, its files and libvirt brought back into
+ * agreement after a crash or while the agent was down.
+ *
+ *  - temp files of interrupted writes: removed;
+ *  - a record whose domain no longer exists: its images and the record removed;
+ *  - a pending attach: finished when the domain's metadata already names the new image
+ *    (libvirt got the change), otherwise rolled back (new image removed);
+ *  - a pending detach: finished (the device may already be gone; what is left of ours
+ *    is removed);
+ *  - images no record references: removed.
+ *
+ * libvirt is the truth about devices; the record is the truth about which files are ours.
+ */
+import { AgentError } from '../errors.js';
+import type { AttachedPayload, DomainRecord, PayloadStore } from '../payload/store.js';
+import { cdromDeviceXml, describeDomain, findDisk, type CdromBus } from './domain-xml.js';
+import { readOurDrive, removeMedia } from './media.js';
+import type { DomainControl, DomainRef } from './ports.js';
+import { METADATA_KEY, METADATA_URI, recordXml, type DriveRecord } from './record.js';
+
+export interface RecoveryReport {
+  readonly tempFiles: readonly string[];
+  readonly finished: readonly string[];
+  readonly rolledBack: readonly string[];
+  readonly vanished: readonly string[];
+  readonly orphanImages: readonly string[];
+}
+
+async function lookupOrNull(hv: DomainControl, uuid: string): Promise<DomainRef | null> {
+  try {
+    return await hv.lookup(uuid);
+  } catch (err) {
+    if (err instanceof AgentError && err.code === 'DOMAIN_NOT_FOUND') return null;
+    throw err;
+  }
+}
+
+export async function recover(hv: DomainControl, store: PayloadStore): Promise<RecoveryReport> {
+  const report = { tempFiles: await store.removeTempFiles(), finished: [] as string[], rolledBack: [] as string[], vanished: [] as string[], orphanImages: [] as string[] };
+  const keep = new Set<string>();
+
+  for (const record of await store.listRecords()) {
+    const dom = await lookupOrNull(hv, record.uuid);
+    if (dom === null) {
+      // The images go with the record: nothing references them any more.
+      report.vanished.push(record.uuid);
+      await store.removeRecord(record.uuid);
+      continue;
+    }
+    const outcome = await resolvePending(hv, store, dom, record);
+    if (outcome === 'finished') report.finished.push(record.uuid);
+    if (outcome === 'rolled-back') report.rolledBack.push(record.uuid);
+    const settled = await store.readRecord(record.uuid);
+    if (settled?.current !== undefined) keep.add(settled.current.path);
+  }
+
+  for (const path of await store.listImages()) {
+    if (keep.has(path)) continue;
+    await store.removeImage(path);
+    report.orphanImages.push(path);
+  }
+  return report;
+}
+
+function recordOf(payload: AttachedPayload): DriveRecord {
+  return {
+    target: payload.target,
+    bus: payload.bus as CdromBus,
+    path: payload.path,
+    sha256: payload.sha256,
+    contentDigest: payload.contentDigest,
+    instanceId: payload.instanceId,
+    attachedAt: payload.attachedAt,
+  };
+}
+
+/**
+ * Puts back what was there before an attach that did not commit: any CD-ROM that shows
+ * the new image is returned to the old image (our device) or removed (a device the
+ * attach added), and the metadata names the old image again, or nothing.
+ */
+async function undoAttach(hv: DomainControl, dom: DomainRef, newPath: string, current: AttachedPayload | undefined, live: boolean): Promise<void> {
+  const flags = live ? { live: true } : { config: true };
+  const desc = describeDomain(await hv.getXml(dom, { inactive: !live }));
+  for (const disk of desc.disks) {
+    if (disk.device !== 'cdrom' || disk.source !== newPath) continue;
+    const bus = disk.bus as CdromBus;
+    if (current !== undefined && current.target === disk.target) await hv.updateDevice(dom, cdromDeviceXml(disk.target, bus, current.path), flags);
+    else if (live && bus !== 'scsi') await hv.updateDevice(dom, cdromDeviceXml(disk.target, bus), flags);
+    else await hv.detachDevice(dom, cdromDeviceXml(disk.target, bus), flags);
+  }
+  await hv.setMetadata(dom, current === undefined ? null : recordXml(recordOf(current)), METADATA_KEY, METADATA_URI, flags);
+}
+
+async function resolvePending(hv: DomainControl, store: PayloadStore, dom: DomainRef, record: DomainRecord): Promise<'none' | 'finished' | 'rolled-back'> {
+  const pending = record.pending;
+  if (pending === undefined) return 'none';
+  const running = (await hv.state(dom)) !== 'shutoff';
+  const ours = await readOurDrive(hv, dom, false);
+  if (pending.op === 'attach' && pending.image !== undefined) {
+    const target = ours.record?.target;
+    const disk = target === undefined ? undefined : findDisk(ours.desc, target);
+    if (ours.record?.path === pending.image.path && disk?.source === pending.image.path) {
+      // libvirt has the new image and our mark on it: the crash came just before the commit.
+      const current: AttachedPayload = { ...pending.image, target: ours.record.target, bus: ours.record.bus };
+      await store.writeRecord({ version: 1, uuid: record.uuid, name: dom.name, current });
+      return 'finished';
+    }
+    if (running) await undoAttach(hv, dom, pending.image.path, record.current, true);
+    await undoAttach(hv, dom, pending.image.path, record.current, false);
+    await store.writeRecord({ version: 1, uuid: record.uuid, name: dom.name, ...(record.current === undefined ? {} : { current: record.current }) });
+    return 'rolled-back';
+  }
+  // A detach that was cut short is completed: the caller asked for the drive to go.
+  if (running) await removeMedia(hv, dom, await readOurDrive(hv, dom, true), { live: true });
+  await removeMedia(hv, dom, ours, { config: true });
+  await store.removeRecord(record.uuid);
+  return 'finished';
+}

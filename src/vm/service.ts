@@ -1,0 +1,213 @@
+/**
+ * The flows between an action and a domain, each serialized per domain and each ending
+ * with a verification of what the guest will see:
+ *
+ *  - start:  shut-off domain -> image built and stored -> our CD-ROM in the persistent
+ *            definition (so every later boot has it too) -> started paused -> live XML
+ *            and the image on disk verified -> resumed. Any failure: destroyed, the
+ *            definition and record restored, the new image removed.
+ *  - attach: shut off: the definition changes; running: media change in our CD-ROM.
+ *  - detach: our CD-ROM emptied/removed, its record and image deleted.
+ *
+ * Every change is journaled in the store's record first (see src/payload/store.ts), so
+ * recover.ts can finish or undo it after a crash.
+ */
+import { AgentError } from '../errors.js';
+import type { Initialization } from '../initialization/types.js';
+import { readIsoFile, type IsoWriter } from '../iso/index.js';
+import { buildDriveImage, DEFAULT_LABEL, verifyImage, type DriveImage } from '../payload/build-drive.js';
+import type { AttachedPayload, DomainRecord, PayloadStore } from '../payload/store.js';
+import { KeyedLock } from './keyed-lock.js';
+import { assertSource, insertMedia, readOurDrive, removeMedia, undoMedia, type MediaChange, type OurDrive } from './media.js';
+import type { AffectFlags, DomainControl, DomainRef } from './ports.js';
+
+export type Notify = (method: 'Payload.attached' | 'Payload.removed', params: Record<string, unknown>) => void;
+
+export interface VmServiceDeps {
+  readonly hv: DomainControl;
+  readonly store: PayloadStore;
+  readonly writer: IsoWriter;
+  readonly label?: string;
+  readonly notify?: Notify;
+  /** Cleanup failures during a rollback: reported, never hiding the original error. */
+  readonly warn?: (message: string) => void;
+  readonly now?: () => Date;
+}
+
+export interface AttachResult {
+  readonly domain: DomainRef;
+  readonly payload: AttachedPayload;
+  /** False when the domain already had exactly this drive. */
+  readonly changed: boolean;
+  readonly verified: { readonly liveSource: boolean; readonly label: string; readonly files: number };
+  readonly warnings: readonly string[];
+}
+
+export class VmService {
+  private readonly lock = new KeyedLock();
+  private readonly label: string;
+
+  constructor(private readonly deps: VmServiceDeps) {
+    this.label = deps.label ?? DEFAULT_LABEL;
+  }
+
+  /** The "run once with cloud-init" flow. */
+  async start(domain: string, init: Initialization): Promise<AttachResult> {
+    const { hv } = this.deps;
+    const dom = await hv.lookup(domain);
+    return this.lock.run(dom.uuid, async () => {
+      const state = await hv.state(dom);
+      if (state !== 'shutoff') {
+        throw new AgentError('DOMAIN_STATE', `domain ${dom.name} is ${state}; VM.start needs it shut off (Payload.attach changes the media of a running domain)`);
+      }
+      const ours = await readOurDrive(hv, dom, false);
+      const image = await this.build(init, ours);
+      const applied = await this.apply(dom, ours, image, { config: true });
+      let started = false;
+      try {
+        await hv.start(dom, { paused: true });
+        started = true;
+        await assertSource(hv, dom, applied.payload.target, applied.payload.path, true);
+        await this.verifyOnDisk(applied.payload.path, image);
+        await hv.resume(dom);
+      } catch (err) {
+        if (started) await this.cleanup(`destroy ${dom.name}`, () => hv.destroy(dom));
+        await this.rollback(dom, applied);
+        throw err;
+      }
+      return this.commit(dom, applied, image, true);
+    });
+  }
+
+  /** Puts the drive in front of the domain in whatever state it is, without starting it. */
+  async attach(domain: string, init: Initialization): Promise<AttachResult> {
+    const { hv } = this.deps;
+    const dom = await hv.lookup(domain);
+    return this.lock.run(dom.uuid, async () => {
+      const live = (await hv.state(dom)) !== 'shutoff';
+      const ours = await readOurDrive(hv, dom, live);
+      const image = await this.build(init, ours);
+      const applied = await this.apply(dom, ours, image, live ? { live: true, config: true } : { config: true });
+      try {
+        await assertSource(hv, dom, applied.payload.target, applied.payload.path, live);
+        await this.verifyOnDisk(applied.payload.path, image);
+      } catch (err) {
+        await this.rollback(dom, applied);
+        throw err;
+      }
+      return this.commit(dom, applied, image, live);
+    });
+  }
+
+  async detach(domain: string): Promise<{ domain: DomainRef; removed: AttachedPayload | null }> {
+    const { hv, store } = this.deps;
+    const dom = await hv.lookup(domain);
+    return this.lock.run(dom.uuid, async () => {
+      const record = await store.readRecord(dom.uuid);
+      const live = (await hv.state(dom)) !== 'shutoff';
+      const config = await readOurDrive(hv, dom, false);
+      if (config.record === undefined && record?.current === undefined) {
+        throw new AgentError('PAYLOAD_NOT_FOUND', `domain ${dom.name} has no drive from this agent`);
+      }
+      await store.writeRecord({ version: 1, uuid: dom.uuid, name: dom.name, ...(record?.current === undefined ? {} : { current: record.current }), pending: { op: 'detach', startedAt: this.now() } });
+      if (live) await removeMedia(hv, dom, await readOurDrive(hv, dom, true), { live: true });
+      await removeMedia(hv, dom, config, { config: true });
+      const path = record?.current?.path ?? config.record?.path;
+      if (path !== undefined) await store.removeImage(path);
+      await store.removeRecord(dom.uuid);
+      const removed = record?.current ?? null;
+      this.deps.notify?.('Payload.removed', { domain: dom, path: path ?? null });
+      return { domain: dom, removed };
+    });
+  }
+
+  async get(domain: string): Promise<{ domain: DomainRef; payload: AttachedPayload | null; pending: boolean }> {
+    const dom = await this.deps.hv.lookup(domain);
+    const record = await this.deps.store.readRecord(dom.uuid);
+    return { domain: dom, payload: record?.current ?? null, pending: record?.pending !== undefined };
+  }
+
+  async list(): Promise<DomainRecord[]> {
+    return this.deps.store.listRecords();
+  }
+
+  private now(): string {
+    return (this.deps.now?.() ?? new Date()).toISOString();
+  }
+
+  private async build(init: Initialization, ours: OurDrive): Promise<DriveImage> {
+    const facts = { uuid: ours.desc.uuid, name: ours.desc.name, nics: ours.desc.macs.map((mac) => ({ mac })) };
+    return buildDriveImage(init, facts, { writer: this.deps.writer, label: this.label });
+  }
+
+  private async verifyOnDisk(path: string, image: DriveImage): Promise<void> {
+    verifyImage(await readIsoFile(path), image.tree, this.label, path);
+  }
+
+  /**
+   * Stores the image and puts it in our CD-ROM for `flags`, journaled. Nothing changes
+   * when the domain already has this exact drive (same content, still in place).
+   */
+  private async apply(dom: DomainRef, ours: OurDrive, image: DriveImage, flags: AffectFlags): Promise<Applied> {
+    const { store, hv } = this.deps;
+    const previous = await store.readRecord(dom.uuid);
+    const same = ours.present && ours.record?.contentDigest === image.contentDigest && previous?.current?.contentDigest === image.contentDigest;
+    if (same && previous?.current !== undefined) return { payload: previous.current, previous, changed: false };
+
+    const path = await store.putImage(dom.uuid, image.bytes, image.sha256);
+    const fields = { path, sha256: image.sha256, contentDigest: image.contentDigest, instanceId: image.instanceId, attachedAt: this.now() };
+    const pendingPayload: AttachedPayload = { ...fields, label: image.label, size: image.bytes.length, target: '', bus: '' };
+    await store.writeRecord({ version: 1, uuid: dom.uuid, name: dom.name, ...(previous?.current === undefined ? {} : { current: previous.current }), pending: { op: 'attach', image: pendingPayload, startedAt: fields.attachedAt } });
+    let change: MediaChange | undefined;
+    try {
+      change = await insertMedia(hv, dom, ours, fields, flags);
+      const payload: AttachedPayload = { ...pendingPayload, target: change.target, bus: change.bus };
+      return { payload, previous, changed: true, change };
+    } catch (err) {
+      await this.rollback(dom, { payload: pendingPayload, previous, changed: true, ...(change === undefined ? {} : { change }) });
+      throw err;
+    }
+  }
+
+  private async rollback(dom: DomainRef, applied: Applied): Promise<void> {
+    if (!applied.changed) return;
+    const { hv, store } = this.deps;
+    if (applied.change !== undefined) await this.cleanup(`restore the CD-ROM of ${dom.name}`, () => undoMedia(hv, dom, applied.change!));
+    if (applied.payload.path !== applied.previous?.current?.path) await this.cleanup(`remove ${applied.payload.path}`, () => store.removeImage(applied.payload.path));
+    await this.cleanup(`restore the record of ${dom.name}`, () =>
+      applied.previous === undefined ? store.removeRecord(dom.uuid) : store.writeRecord({ version: 1, uuid: dom.uuid, name: dom.name, ...(applied.previous.current === undefined ? {} : { current: applied.previous.current }) }),
+    );
+  }
+
+  private async commit(dom: DomainRef, applied: Applied, image: DriveImage, liveChecked: boolean): Promise<AttachResult> {
+    const { store } = this.deps;
+    if (applied.changed) {
+      await store.writeRecord({ version: 1, uuid: dom.uuid, name: dom.name, current: applied.payload });
+      const old = applied.previous?.current?.path;
+      if (old !== undefined && old !== applied.payload.path) await this.cleanup(`remove the replaced ${old}`, () => store.removeImage(old));
+      this.deps.notify?.('Payload.attached', { domain: dom, path: applied.payload.path, sha256: applied.payload.sha256, instanceId: applied.payload.instanceId, target: applied.payload.target });
+    }
+    return {
+      domain: dom,
+      payload: applied.payload,
+      changed: applied.changed,
+      verified: { liveSource: liveChecked, label: this.label, files: image.tree.size },
+      warnings: image.warnings,
+    };
+  }
+
+  private async cleanup(what: string, step: () => Promise<void>): Promise<void> {
+    try {
+      await step();
+    } catch (err) {
+      this.deps.warn?.(`rollback step failed: ${what}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+}
+
+interface Applied {
+  readonly payload: AttachedPayload;
+  readonly previous: DomainRecord | undefined;
+  readonly changed: boolean;
+  readonly change?: MediaChange;
+}

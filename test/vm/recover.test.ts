@@ -1,0 +1,98 @@
+/**
+ * Start-up reconciliation after crashes at each point of an attach, built by hand in the
+ * state a crash at that point leaves behind.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PayloadStore, type AttachedPayload } from '../../src/payload/store.js';
+import { cdromDeviceXml } from '../../src/vm/domain-xml.js';
+import { METADATA_KEY, METADATA_URI, recordXml } from '../../src/vm/record.js';
+import { recover } from '../../src/vm/recover.js';
+import { FakeDomains } from '../fakes/fake-domains.js';
+
+const VM = { uuid: '6f1c7e2a-3b4d-4e5f-8a9b-0c1d2e3f4a5b', name: 'vm' };
+const GONE = '00000000-1111-2222-3333-444444444444';
+const SHA_OLD = '11'.repeat(32);
+const SHA_NEW = '22'.repeat(32);
+
+describe('vm recovery at start', () => {
+  let dir = '';
+  let hv: FakeDomains;
+  let store: PayloadStore;
+  let oldImage: AttachedPayload;
+  let newImage: AttachedPayload;
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'vm-recover-'));
+    hv = new FakeDomains();
+    hv.define(VM, { machine: 'pc-q35-7.2' });
+    store = new PayloadStore({ dir });
+    await store.init();
+    const common = { contentDigest: 'cd', instanceId: VM.uuid, label: 'config-2', size: 4, target: 'sda', bus: 'sata', attachedAt: '2026-11-25T00:00:00.000Z' };
+    oldImage = { ...common, path: await store.putImage(VM.uuid, new Uint8Array(4), SHA_OLD), sha256: SHA_OLD };
+    newImage = { ...common, path: await store.putImage(VM.uuid, new Uint8Array(4), SHA_NEW), sha256: SHA_NEW };
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  const images = () => readdirSync(join(dir, 'images')).sort();
+  const name = (p: AttachedPayload) => p.path.split('/').pop();
+  const mark = async (payload: AttachedPayload) =>
+    hv.setMetadata(VM, recordXml({ target: payload.target, bus: 'sata', path: payload.path, sha256: payload.sha256 }), METADATA_KEY, METADATA_URI, { config: true });
+
+  it('finishes an attach that libvirt completed but the record did not commit', async () => {
+    await hv.attachDevice(VM, cdromDeviceXml('sda', 'sata', newImage.path), { config: true });
+    await mark(newImage);
+    await store.writeRecord({ version: 1, uuid: VM.uuid, name: VM.name, pending: { op: 'attach', image: newImage, startedAt: 'x' } });
+    const report = await recover(hv, store);
+    assert.deepEqual(report.finished, [VM.uuid]);
+    assert.equal((await store.readRecord(VM.uuid))?.current?.path, newImage.path);
+    assert.deepEqual(images(), [name(newImage)], 'the unreferenced old image is swept');
+  });
+
+  it('rolls back an attach cut off after the device change but before the metadata', async () => {
+    await hv.attachDevice(VM, cdromDeviceXml('sda', 'sata', oldImage.path), { config: true });
+    await mark(oldImage);
+    await store.writeRecord({ version: 1, uuid: VM.uuid, name: VM.name, current: oldImage, pending: { op: 'attach', image: newImage, startedAt: 'x' } });
+    // The crash came right after virDomainUpdateDeviceFlags put the new image in.
+    await hv.updateDevice(VM, cdromDeviceXml('sda', 'sata', newImage.path), { config: true });
+    const report = await recover(hv, store);
+    assert.deepEqual(report.rolledBack, [VM.uuid]);
+    assert.equal(hv.domain(VM.uuid).config.disks[0]?.source, oldImage.path);
+    const record = await store.readRecord(VM.uuid);
+    assert.equal(record?.current?.path, oldImage.path);
+    assert.equal(record?.pending, undefined);
+    assert.deepEqual(images(), [name(oldImage)]);
+  });
+
+  it('removes a device an interrupted first attach added without marking it', async () => {
+    await store.writeRecord({ version: 1, uuid: VM.uuid, name: VM.name, pending: { op: 'attach', image: newImage, startedAt: 'x' } });
+    await hv.attachDevice(VM, cdromDeviceXml('sda', 'sata', newImage.path), { config: true });
+    await recover(hv, store);
+    assert.deepEqual(hv.domain(VM.uuid).config.disks, []);
+    assert.deepEqual(images(), []);
+    assert.equal((await store.readRecord(VM.uuid))?.current, undefined);
+  });
+
+  it('completes a detach that was cut short', async () => {
+    await hv.attachDevice(VM, cdromDeviceXml('sda', 'sata', oldImage.path), { config: true });
+    await mark(oldImage);
+    await store.writeRecord({ version: 1, uuid: VM.uuid, name: VM.name, current: oldImage, pending: { op: 'detach', startedAt: 'x' } });
+    await recover(hv, store);
+    assert.deepEqual(hv.domain(VM.uuid).config.disks, []);
+    assert.equal(hv.domain(VM.uuid).config.metadata.size, 0);
+    assert.equal(await store.readRecord(VM.uuid), undefined);
+    assert.deepEqual(images(), []);
+  });
+
+  it('drops the records and images of domains that no longer exist, and temp files', async () => {
+    await store.writeRecord({ version: 1, uuid: GONE, name: 'gone', current: { ...oldImage, path: await store.putImage(GONE, new Uint8Array(1), SHA_OLD) } });
+    writeFileSync(join(dir, 'images', '.configdrive-tmp-abc-x.iso'), 'partial');
+    const report = await recover(hv, store);
+    assert.deepEqual(report.vanished, [GONE]);
+    assert.equal(report.tempFiles.length, 1);
+    assert.deepEqual(images(), []);
+    assert.deepEqual(await store.listRecords(), []);
+  });
+});
