@@ -37,6 +37,8 @@ export interface CloudInitView {
   readonly users: { users: readonly string[]; default_user: string | null };
   readonly network?: { version: 1; config: readonly NetConfigEntry[] };
   readonly eni?: { version: 1; config: readonly NetConfigEntry[] };
+  /** `cloud-init devel net-convert` output for Debian: {netplan|eni: {path: text}}. */
+  readonly rendered?: { readonly netplan: Readonly<Record<string, string>>; readonly eni: Readonly<Record<string, string>> };
 }
 
 export function writeTree(tree: DriveTree, dir: string): void {

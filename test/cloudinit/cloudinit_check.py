@@ -17,6 +17,7 @@ import contextlib
 import copy
 
 from cloudinit import util
+from cloudinit.cmd.devel import net_convert
 from cloudinit.config import schema as ci_schema
 from cloudinit.distros import fetch as fetch_distro
 from cloudinit.distros import ug_util
@@ -73,6 +74,35 @@ def schema_check(document: bytes, scratch: str) -> dict:
     return {"errors": errors, "warnings": deprecations}
 
 
+def rendered(network_file: str, kind: str, macs: dict, scratch: str) -> dict:
+    """What `cloud-init devel net-convert` writes for netplan and ENI: {kind: {path: text}}."""
+    out = {}
+    for output_kind in ("netplan", "eni"):
+        target = os.path.join(scratch, "net-" + output_kind)
+        argv = ["-p", network_file, "-k", kind, "-d", target, "-D", "debian", "-O", output_kind]
+        for mac, name in macs.items():
+            argv += ["-m", f"{name},{mac}"]
+        # handle_args edits the distro class's renderer_configs in place (it trims the
+        # netplan path once per call), which is harmless in the one-shot CLI but not in
+        # one process that converts many drives: restore it after every call.
+        distro_cls = fetch_distro("debian")
+        saved = copy.deepcopy(distro_cls.renderer_configs)
+        try:
+            with contextlib.redirect_stderr(io.StringIO()):
+                net_convert.handle_args("net-convert", net_convert.get_parser().parse_args(argv))
+        finally:
+            distro_cls.renderer_configs = saved
+        files = {}
+        for root, _dirs, names in os.walk(target):
+            for name in names:
+                path = os.path.join(root, name)
+                with open(path, encoding="utf-8") as f:
+                    files[os.path.relpath(path, target)] = f.read()
+        out[output_kind] = files
+        util.del_dir(target)
+    return out
+
+
 def effective_users(cloud_config: dict) -> dict:
     """The users cloud-init would create on Debian: user-data merged over cloud.cfg."""
     sys_cfg = util.read_conf(SYSTEM_CFG)
@@ -103,9 +133,16 @@ def check(request: dict, scratch: str) -> dict:
     net = drive.get("networkdata")
     if net is not None:
         result["network"] = openstack.convert_net_json(net, known_macs=request.get("macs", {}))
+        network_file = os.path.join(request["dir"], "openstack", "latest", "network_data.json")
+        result["rendered"] = rendered(network_file, "network_data.json", request.get("macs", {}), scratch)
     eni_text = drive.get("network_config")
     if eni_text:
         result["eni"] = eni.convert_eni_data(eni_text.decode() if isinstance(eni_text, bytes) else eni_text)
+        eni_file = os.path.join(scratch, "interfaces")
+        with open(eni_file, "wb") as f:
+            f.write(eni_text if isinstance(eni_text, bytes) else eni_text.encode())
+        result["rendered"] = rendered(eni_file, "eni", request.get("macs", {}), scratch)
+        os.unlink(eni_file)
     return result
 
 

@@ -156,6 +156,33 @@ const CASES: readonly Case[] = [
   },
 ];
 
+/**
+ * `cloud-init devel net-convert` renders what cloud-init read for netplan and ENI, and
+ * every static address and matched MAC reaches both.
+ */
+function assertRendered(view: CloudInitView): void {
+  assert.ok(view.rendered, 'net-convert produced nothing');
+  const netplan = Object.values(view.rendered.netplan).join('\n');
+  const eni = Object.values(view.rendered.eni).join('\n');
+  assert.match(netplan, /^network:/m);
+  assert.match(eni, /^auto lo$/m);
+  for (const entry of (view.network ?? view.eni)?.config ?? []) {
+    if (entry.type !== 'physical') continue;
+    if (typeof entry.mac_address === 'string' && view.network !== undefined) {
+      // The guest interface is found by MAC and renamed to the requested name.
+      assert.ok(netplan.includes(`macaddress: '${entry.mac_address}'`), `netplan does not match ${entry.mac_address}`);
+      assert.ok(netplan.includes(`set-name: ${String(entry.name)}`), `netplan does not name ${String(entry.name)}`);
+      assert.ok(eni.includes(`ATTR{address}=="${entry.mac_address}", NAME="${String(entry.name)}"`), `ENI has no udev rule for ${entry.mac_address}`);
+    }
+    for (const subnet of entry.subnets ?? []) {
+      const address = subnet['address'];
+      if (typeof address !== 'string') continue;
+      assert.ok(netplan.includes(address), `netplan lacks ${address}`);
+      assert.ok(eni.includes(address), `ENI lacks ${address}`);
+    }
+  }
+}
+
 describe('cloudinit network translation, read back by cloud-init 22.4', function () {
   this.timeout(120_000);
   const built = CASES.map((c) => buildDriveTree(c.init, c.facts ?? facts()));
@@ -172,6 +199,7 @@ describe('cloudinit network translation, read back by cloud-init 22.4', function
       assert.ok(view !== undefined && drive !== undefined);
       assertSound(view, drive);
       c.check(view, drive);
+      if (view.network !== undefined || view.eni !== undefined) assertRendered(view);
     });
   });
 });
