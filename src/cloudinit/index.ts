@@ -2,5 +2,5 @@
 export { buildDriveTree, META_DATA_PATH, USER_DATA_PATH, NETWORK_DATA_PATH, ENI_PATH } from './drive.js';
 export type { BuiltDrive } from './drive.js';
 export type { DomainFacts, DriveTree } from './types.js';
-export { deriveSalt, prehashPasswords } from './passwords.js';
+export { deriveSalt, passwordHashCache, prehashPasswords } from './passwords.js';
 export { DATASOURCE_PIN_PATH } from './datasource-pin.js';

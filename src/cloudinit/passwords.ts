@@ -2,7 +2,7 @@
  * The one place where a clear-text password is revealed: it is hashed here, with
  * SHA-512 crypt, and only the hash travels on. Already-hashed passwords pass through.
  */
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { CRYPT_ALPHABET, sha512Crypt, sha512CryptAsync } from '../crypt/libcrypt.js';
 import type { Problem } from '../errors.js';
 import type { Initialization, Password, User } from '../initialization/types.js';
@@ -49,16 +49,59 @@ export function passwordHash(password: Password, instanceId: string, userName: s
 }
 
 /**
+ * Recently computed hashes, so an engine retrying the same VM start does not pay the
+ * crypt again. Keys are HMACs under a key that lives only in this process's memory:
+ * they reveal nothing about the password without that key, and nothing is persisted.
+ */
+class HashCache {
+  private readonly key = randomBytes(32);
+  private readonly entries = new Map<string, string>();
+  constructor(private readonly capacity: number) {}
+
+  keyFor(instanceId: string, user: string, password: string): string {
+    return createHmac('sha256', this.key).update(`${instanceId}\0${user}\0${password}`, 'utf8').digest('base64');
+  }
+
+  get(key: string): string | undefined {
+    const hash = this.entries.get(key);
+    if (hash !== undefined) {
+      // Map keeps insertion order: re-inserting makes this the most recently used.
+      this.entries.delete(key);
+      this.entries.set(key, hash);
+    }
+    return hash;
+  }
+
+  set(key: string, hash: string): void {
+    this.entries.set(key, hash);
+    if (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value!);
+  }
+
+  clear(): void {
+    this.entries.clear();
+  }
+}
+
+export const passwordHashCache = new HashCache(1024);
+
+/**
  * The same hashes passwordHash would compute, computed on libuv's thread pool so a
  * daemon building many drives keeps its event loop free (one hash costs about 1 ms of
  * CPU). The translator then only sees hashed passwords and stays synchronous and pure.
  */
-export async function prehashPasswords(init: Initialization, instanceId: string): Promise<Initialization> {
+export async function prehashPasswords(init: Initialization, instanceId: string, options: { cache?: boolean } = {}): Promise<Initialization> {
   if (!init.users.some((u) => u.password?.kind === 'clear')) return init;
+  const useCache = options.cache ?? true;
   const users = await Promise.all(
     init.users.map(async (user): Promise<User> => {
       if (user.password?.kind !== 'clear') return user;
-      const hash = await sha512CryptAsync(user.password.value.reveal(), deriveSalt(instanceId, user.name));
+      const clear = user.password.value.reveal();
+      const key = useCache ? passwordHashCache.keyFor(instanceId, user.name, clear) : '';
+      let hash = useCache ? passwordHashCache.get(key) : undefined;
+      if (hash === undefined) {
+        hash = await sha512CryptAsync(clear, deriveSalt(instanceId, user.name));
+        if (useCache) passwordHashCache.set(key, hash);
+      }
       return { ...user, password: { kind: 'hashed', value: new Redacted(hash) } };
     }),
   );
