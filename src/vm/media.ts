@@ -63,7 +63,7 @@ export async function insertMedia(
       flags,
       ...(disk?.source === undefined ? {} : { previousSource: disk.source }),
     };
-    await hv.setMetadata(dom, recordXml({ ...record, target: previous.target, bus: previous.bus }), METADATA_KEY, METADATA_URI, flags);
+    await markOrUndo(hv, dom, change, recordXml({ ...record, target: previous.target, bus: previous.bus }));
     return change;
   }
   const bus = cdromBus(ours.desc);
@@ -77,8 +77,24 @@ export async function insertMedia(
   const target = freeTarget(ours.desc, bus);
   await hv.attachDevice(dom, cdromDeviceXml(target, bus, record.path), flags);
   const change: MediaChange = { target, bus, added: true, flags, ...(previous === undefined ? {} : { previousRecord: previous }) };
-  await hv.setMetadata(dom, recordXml({ ...record, target, bus }), METADATA_KEY, METADATA_URI, flags);
+  await markOrUndo(hv, dom, change, recordXml({ ...record, target, bus }));
   return change;
+}
+
+/** Writes our record; if libvirt refuses, the device change just made is reversed first. */
+async function markOrUndo(hv: DomainControl, dom: DomainRef, change: MediaChange, xml: string): Promise<void> {
+  try {
+    await hv.setMetadata(dom, xml, METADATA_KEY, METADATA_URI, change.flags);
+  } catch (err) {
+    await undoDevice(hv, dom, change).catch(() => undefined);
+    throw err;
+  }
+}
+
+function undoDevice(hv: DomainControl, dom: DomainRef, change: MediaChange): Promise<void> {
+  return change.added
+    ? hv.detachDevice(dom, cdromDeviceXml(change.target, change.bus), change.flags)
+    : hv.updateDevice(dom, cdromDeviceXml(change.target, change.bus, change.previousSource), change.flags);
 }
 
 /** Reverses insertMedia; every step is attempted, the first failure is reported. */
@@ -91,11 +107,7 @@ export async function undoMedia(hv: DomainControl, dom: DomainRef, change: Media
       failures.push(err);
     }
   };
-  if (change.added) {
-    await attempt(() => hv.detachDevice(dom, cdromDeviceXml(change.target, change.bus), change.flags));
-  } else {
-    await attempt(() => hv.updateDevice(dom, cdromDeviceXml(change.target, change.bus, change.previousSource), change.flags));
-  }
+  await attempt(() => undoDevice(hv, dom, change));
   const previous = change.previousRecord;
   await attempt(() => hv.setMetadata(dom, previous === undefined ? null : recordXml(previous), METADATA_KEY, METADATA_URI, change.flags));
   if (failures.length > 0) throw failures[0];

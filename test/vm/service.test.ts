@@ -1,0 +1,138 @@
+/**
+ * The flows' decisions and error paths against the in-memory libvirt stand-in. The same
+ * flows run against real QEMU in test/integration/; here failures are injected at each
+ * step to pin the rollbacks.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AgentError } from '../../src/errors.js';
+import { createIsoWriter, readIsoFile } from '../../src/iso/index.js';
+import { PayloadStore } from '../../src/payload/store.js';
+import { VmService, type Notify } from '../../src/vm/service.js';
+import { FakeDomains } from '../fakes/fake-domains.js';
+import { seedInitialization } from '../cloudinit/cases.js';
+import { initialization } from '../helpers/initialization.js';
+
+const VM = { uuid: '6f1c7e2a-3b4d-4e5f-8a9b-0c1d2e3f4a5b', name: 'seed-vm' };
+const INSTALL_CD = { device: 'cdrom', bus: 'sata', target: 'sda', source: '/isos/debian.iso' };
+const MACS = ['52:54:00:00:00:01', '52:54:00:00:00:02', '52:54:00:00:00:03'];
+
+describe('vm service flows (libvirt stand-in)', () => {
+  let dir = '';
+  let hv: FakeDomains;
+  let store: PayloadStore;
+  let service: VmService;
+  let events: [string, Record<string, unknown>][];
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'vm-service-'));
+    hv = new FakeDomains();
+    hv.define(VM, { machine: 'pc-q35-7.2', macs: MACS, disks: [{ ...INSTALL_CD }] });
+    store = new PayloadStore({ dir });
+    await store.init();
+    events = [];
+    const notify: Notify = (method, params) => events.push([method, params]);
+    service = new VmService({ hv, store, writer: createIsoWriter('builtin'), notify });
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  const images = () => readdirSync(join(dir, 'images'));
+  const configDisks = () => hv.domain(VM.uuid).config.disks;
+
+  it('VM.start puts a SATA CD-ROM in the definition, starts paused, verifies, resumes; the install CD stays', async () => {
+    const result = await service.start('seed-vm', seedInitialization());
+    assert.equal(result.changed, true);
+    assert.equal(result.payload.target, 'sdb');
+    assert.equal(result.payload.bus, 'sata');
+    assert.equal(result.payload.instanceId, VM.uuid);
+    assert.equal(hv.domain(VM.uuid).state, 'running');
+    assert.deepEqual(configDisks(), [INSTALL_CD, { device: 'cdrom', bus: 'sata', target: 'sdb', source: result.payload.path }]);
+    const order = hv.calls.filter((c) => /^(attachDevice|setMetadata|start|resume)/.test(c));
+    assert.deepEqual(order, ['attachDevice config', 'setMetadata config', 'start paused', 'resume']);
+    const image = await readIsoFile(result.payload.path);
+    assert.equal(image.volumeId, 'config-2');
+    assert.ok(image.files.has('openstack/latest/meta_data.json'));
+    assert.deepEqual((await store.readRecord(VM.uuid))?.current, result.payload);
+    assert.deepEqual(events.map(([m]) => m), ['Payload.attached']);
+  });
+
+  it('repeating VM.start with the same settings changes nothing and adds no device', async () => {
+    const first = await service.start(VM.uuid, seedInitialization());
+    await hv.destroy(VM);
+    const again = await service.start(VM.uuid, seedInitialization());
+    assert.equal(again.changed, false);
+    assert.equal(again.payload.path, first.payload.path);
+    assert.equal(configDisks().length, 2);
+    assert.equal(images().length, 1);
+    assert.equal(events.length, 1, 'no second notification for an unchanged drive');
+  });
+
+  it('a failure before resume destroys the domain and restores definition, record and files', async () => {
+    hv.failures.set('resume', new AgentError('LIBVIRT_ERROR', 'injected resume failure'));
+    await assert.rejects(service.start(VM.name, seedInitialization()), /injected resume failure/);
+    assert.equal(hv.domain(VM.uuid).state, 'shutoff');
+    assert.deepEqual(configDisks(), [INSTALL_CD]);
+    assert.equal(hv.domain(VM.uuid).config.metadata.size, 0);
+    assert.deepEqual(images(), []);
+    assert.equal(await store.readRecord(VM.uuid), undefined);
+    assert.deepEqual(events, []);
+  });
+
+  it('a failure while changing the definition leaves the previous drive in place', async () => {
+    const first = await service.start(VM.name, seedInitialization());
+    await hv.destroy(VM);
+    hv.failures.set('setMetadata', new AgentError('LIBVIRT_ERROR', 'injected metadata failure'));
+    await assert.rejects(service.start(VM.name, initialization({ hostName: 'other' })), /injected metadata failure/);
+    assert.deepEqual(configDisks()[1], { device: 'cdrom', bus: 'sata', target: 'sdb', source: first.payload.path });
+    assert.deepEqual(images(), [first.payload.path.split('/').pop()]);
+    assert.deepEqual((await store.readRecord(VM.uuid))?.current, first.payload);
+  });
+
+  it('refuses VM.start on a running domain, and Payload.attach where a SATA CD-ROM would need hot-plug', async () => {
+    await hv.start(VM, { paused: false });
+    await assert.rejects(service.start(VM.name, seedInitialization()), (e: unknown) => e instanceof AgentError && e.code === 'DOMAIN_STATE' && /is running/.test(e.message));
+    await assert.rejects(service.attach(VM.name, seedInitialization()), (e: unknown) => e instanceof AgentError && e.code === 'DOMAIN_STATE' && /cannot be hot-plugged/.test(e.message));
+    assert.deepEqual(images(), []);
+    assert.equal(await store.readRecord(VM.uuid), undefined);
+  });
+
+  it('Payload.attach on a running domain changes the media of our CD-ROM and drops the old image', async () => {
+    const first = await service.start(VM.name, seedInitialization());
+    const second = await service.attach(VM.name, initialization({ hostName: 'renamed', instanceId: 'iid-2' }));
+    assert.equal(second.changed, true);
+    assert.equal(second.payload.target, 'sdb');
+    assert.notEqual(second.payload.path, first.payload.path);
+    assert.ok(hv.calls.includes('updateDevice live+config'));
+    assert.equal(hv.domain(VM.uuid).live?.disks[1]?.source, second.payload.path);
+    assert.equal(existsSync(first.payload.path), false);
+    assert.equal(second.verified.liveSource, true);
+  });
+
+  it('Payload.detach removes our CD-ROM, record and image and nothing else', async () => {
+    const attached = await service.attach(VM.name, seedInitialization());
+    const result = await service.detach(VM.name);
+    assert.equal(result.removed?.path, attached.payload.path);
+    assert.deepEqual(configDisks(), [INSTALL_CD]);
+    assert.deepEqual(images(), []);
+    assert.equal(await store.readRecord(VM.uuid), undefined);
+    assert.deepEqual(events.map(([m]) => m), ['Payload.attached', 'Payload.removed']);
+    await assert.rejects(service.detach(VM.name), (e: unknown) => e instanceof AgentError && e.code === 'PAYLOAD_NOT_FOUND');
+  });
+
+  it('names a missing domain with DOMAIN_NOT_FOUND and writes nothing', async () => {
+    await assert.rejects(service.start('no-such-vm', seedInitialization()), (e: unknown) => e instanceof AgentError && e.code === 'DOMAIN_NOT_FOUND');
+    assert.deepEqual(images(), []);
+  });
+
+  it('serializes concurrent requests for one domain: two attaches leave one device and one image', async () => {
+    const [a, b] = await Promise.all([
+      service.attach(VM.name, initialization({ hostName: 'one' })),
+      service.attach(VM.name, initialization({ hostName: 'two' })),
+    ]);
+    assert.equal(a.payload.target, b.payload.target);
+    assert.equal(configDisks().length, 2);
+    assert.deepEqual(images(), [b.payload.path.split('/').pop()]);
+  });
+});
