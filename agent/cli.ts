@@ -3,10 +3,12 @@
  * the rest talk to configdrived over its socket.
  */
 import { AgentError, formatProblem } from '../src/errors.js';
+import { buildCommand } from './commands/build.js';
 import { EXIT, UsageError, type Command, type Io } from './commands/command.js';
+import { inspectCommand } from './commands/inspect.js';
+import { packCommand } from './commands/pack.js';
 
-const commands: readonly Command[] = [
-];
+const commands: readonly Command[] = [buildCommand, packCommand, inspectCommand];
 
 function mainHelp(): string {
   const width = Math.max(...commands.map((c) => c.name.length), 0);
