@@ -11,7 +11,8 @@ export const MAC1 = '52:54:00:00:00:02';
 export const MAC2 = '52:54:00:00:00:03';
 export const THREE_NICS = facts({ nics: [{ mac: MAC0 }, { mac: MAC1 }, { mac: MAC2 }] });
 export const GUEST_MACS = { [MAC0]: 'ens3', [MAC1]: 'ens4', [MAC2]: 'ens5' };
-export const ROOT_KEY = 'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC75zkdD user@domain.com';
+/** The seed's own key, abbreviated there with "[…]": parsers check a key's shape, not its base64. */
+export const ROOT_KEY = 'ssh-rsa AAAAB3Nza[…]75zkdD user@domain.com';
 export const SEED_PASSWORD = 'myPass';
 
 /**

@@ -1,0 +1,110 @@
+/**
+ * Every accepted input to one validated Initialization: oVirt REST XML and JSON (with
+ * the older forms and the SDK v3 cloud_init shape), and the native schema in JSON or
+ * YAML. All problems in a document are reported together, with their field paths.
+ */
+import yaml from 'js-yaml';
+import { Parser } from 'xml2js';
+import { invalid } from '../errors.js';
+import { InitializationBuilder } from './builder.js';
+import { INITIALIZATION_LIMITS as L } from './common.js';
+import { Doc } from './doc.js';
+import { NATIVE_MARKER, readNative } from './native.js';
+import { readOvirt } from './ovirt.js';
+import type { ParsedInitialization } from './types.js';
+
+export { INITIALIZATION_LIMITS } from './common.js';
+export type { Initialization, ParsedInitialization } from './types.js';
+
+export type InputFormat = 'xml' | 'json' | 'yaml';
+
+/** By file extension when there is one, else by the first character of the content. */
+export function detectFormat(input: string, fileName?: string): InputFormat {
+  const ext = fileName?.toLowerCase().match(/\.(xml|json|ya?ml)$/)?.[1];
+  if (ext === 'xml') return 'xml';
+  if (ext === 'json') return 'json';
+  if (ext === 'yaml' || ext === 'yml') return 'yaml';
+  const first = input.replace(/^\uFEFF/, '').trimStart()[0];
+  if (first === '<') return 'xml';
+  if (first === '{' || first === '[') return 'json';
+  return 'yaml';
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function fail(path: string, message: string): never {
+  throw invalid('INVALID_INITIALIZATION', 'The initialization is invalid', [{ path, message }]);
+}
+
+function decodeXml(text: string): unknown {
+  // xml2js (sax) does not expand DTD entities, but a document that declares any is
+  // refused outright: no legitimate initialization needs one.
+  if (/<!DOCTYPE|<!ENTITY/i.test(text)) fail('', 'XML with a DOCTYPE or entity declarations is refused');
+  // xml2js builds plain objects keyed by element name.
+  if (/<\s*(?:__proto__|constructor|prototype)[\s/>]/.test(text)) fail('', 'XML element names __proto__, constructor and prototype are refused');
+  let out: unknown;
+  let failure: unknown;
+  new Parser({ explicitArray: true, explicitRoot: true, ignoreAttrs: true, async: false, strict: true, trim: false, emptyTag: '' }).parseString(text, (err: unknown, result: unknown) => {
+    failure = err;
+    out = result;
+  });
+  if (failure !== null && failure !== undefined) fail('', `is not well-formed XML: ${String(failure instanceof Error ? failure.message : failure).split('\n').join(' ')}`);
+  if (out === null || out === undefined) fail('', 'is an empty XML document');
+  return out;
+}
+
+function decode(text: string, format: InputFormat): unknown {
+  try {
+    if (format === 'xml') return decodeXml(text);
+    if (format === 'json') return JSON.parse(text) as unknown;
+    return yaml.load(text, { schema: yaml.CORE_SCHEMA, json: false });
+  } catch (err) {
+    if (err instanceof Error && err.name === 'AgentError') throw err;
+    // A RangeError here is the parser's own recursion limit on absurd nesting.
+    const reason = err instanceof RangeError ? 'is nested too deeply' : `is not valid ${format.toUpperCase()}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`;
+    return fail('', reason);
+  }
+}
+
+/**
+ * Counts values as a walker sees them, iteratively (no recursion to overflow): YAML
+ * aliases make a small text expand into a huge tree, and deep nesting is refused early.
+ */
+function checkShape(value: unknown): void {
+  const stack: [unknown, number][] = [[value, 0]];
+  let nodes = 0;
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (++nodes > L.maxNodes) fail('', `has more than ${String(L.maxNodes)} values (nested aliases?)`);
+    if (depth > L.maxDepth) fail('', `is nested more than ${String(L.maxDepth)} levels deep`);
+    if (typeof v === 'object' && v !== null) for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+}
+
+function isNative(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && Object.hasOwn(value, NATIVE_MARKER);
+}
+
+/** An already-decoded document (the daemon's `{initialization: {...}}` JSON form). */
+export function parseInitializationValue(value: unknown): ParsedInitialization {
+  checkShape(value);
+  const doc = new Doc();
+  const builder = new InitializationBuilder(doc);
+  if (isNative(value)) readNative(doc, value, builder);
+  else readOvirt(doc, value, builder);
+  if (doc.problems.length > 0) throw invalid('INVALID_INITIALIZATION', 'The initialization is invalid', doc.problems);
+  return { initialization: builder.build(), warnings: doc.warnings };
+}
+
+export function parseInitialization(input: string | Uint8Array, format?: InputFormat): ParsedInitialization {
+  const size = typeof input === 'string' ? Buffer.byteLength(input) : input.length;
+  if (size > L.maxInputBytes) fail('', `is ${String(size)} bytes, over the ${String(L.maxInputBytes)}-byte limit`);
+  let text: string;
+  try {
+    text = typeof input === 'string' ? input : utf8.decode(input);
+  } catch {
+    return fail('', 'is not valid UTF-8');
+  }
+  text = text.replace(/^\uFEFF/, '');
+  return parseInitializationValue(decode(text, format ?? detectFormat(text)));
+}
