@@ -27,9 +27,10 @@ export class Doc {
 
   /**
    * The own fields of a mapping. Unknown keys are problems (a typo must not silently
-   * drop a setting); `ignored` keys are accepted with a warning saying why.
+   * drop a setting); `ignored` keys are accepted with a warning saying why. Children
+   * are named under `childPrefix` (default: `path`).
    */
-  fields(value: unknown, path: string, known: readonly string[], ignored: Readonly<Record<string, string>> = {}): Mapping | undefined {
+  fields(value: unknown, path: string, known: readonly string[], ignored: Readonly<Record<string, string>> = {}, childPrefix = path): Mapping | undefined {
     const v = this.one(value, path);
     if (v === undefined) return undefined;
     if (v === '' || v === null) return new Map();
@@ -37,7 +38,7 @@ export class Doc {
     const out = new Map<string, unknown>();
     for (const key of Object.keys(v)) {
       const child = (v as Record<string, unknown>)[key];
-      const at = path === '' ? key : `${path}.${key}`;
+      const at = childPrefix === '' ? key : `${childPrefix}.${key}`;
       if (known.includes(key)) out.set(key, child);
       else if (Object.hasOwn(ignored, key)) this.warnings.push(`${at} is ignored: ${ignored[key]!}`);
       else this.problem(at, `is not a known field${hint(key)}`);

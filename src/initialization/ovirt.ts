@@ -31,18 +31,22 @@ const FIELDS = [
 
 const PROTOCOLS = { openstack_metadata: 'openstack', eni: 'eni' } as const;
 
-/** Unwraps `{vm: {initialization}}`, `{initialization}` or `{cloud_init}` and reads it. */
+/**
+ * Unwraps `{vm: {initialization}}` or `{initialization}` and reads it. Problem paths are
+ * relative to the initialization element, as oVirt names its fields
+ * (`nic_configurations[1].ip.netmask`), whatever wraps it.
+ */
 export function readOvirt(doc: Doc, root: unknown, b: InitializationBuilder): void {
   const top = doc.fields(root, '', ['vm', 'initialization', 'cloud_init', ...FIELDS], IGNORED);
   if (top === undefined) return;
   if (top.has('vm')) {
     const vm = doc.fields(top.get('vm'), 'vm', ['initialization']);
     if (vm?.has('initialization') !== true) doc.problem('vm', 'has no initialization element');
-    else readInitialization(doc, doc.fields(vm.get('initialization'), 'initialization', FIELDS, IGNORED), b, 'initialization');
+    else readInitialization(doc, doc.fields(vm.get('initialization'), 'initialization', FIELDS, IGNORED, ''), b, '');
     return;
   }
   if (top.has('initialization')) {
-    readInitialization(doc, doc.fields(top.get('initialization'), 'initialization', FIELDS, IGNORED), b, 'initialization');
+    readInitialization(doc, doc.fields(top.get('initialization'), 'initialization', FIELDS, IGNORED, ''), b, '');
     return;
   }
   readInitialization(doc, top, b, '');
