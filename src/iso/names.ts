@@ -42,7 +42,8 @@ export interface IsoNames {
 export function isoNamesFor(dir: DirNode): Map<Node, string> {
   const names = new Map<Node, string>();
   const taken = new Set<string>();
-  const children = [...dir.children.values()].sort((a, b) => compareBytes(a.name, b.name));
+  // Map keys are already unique; code-unit order is deterministic, which is all this needs.
+  const children = [...dir.children.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const child of children) {
     let base: string;
     let ext: string;
@@ -63,11 +64,6 @@ export function isoNamesFor(dir: DirNode): Map<Node, string> {
   return names;
 }
 
-const utf8 = new TextEncoder();
-
-function compareBytes(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(utf8.encode(a)), Buffer.from(utf8.encode(b)));
-}
 
 /** ECMA-119 9.3 orders records by identifier; plain byte order of the identifiers does it for level 1 names. */
 export function compareIsoIds(a: string, b: string): number {
@@ -81,5 +77,5 @@ export function jolietName(name: string): Buffer {
 }
 
 export function rockRidgeName(name: string): Uint8Array {
-  return utf8.encode(name);
+  return Buffer.from(name, 'utf8');
 }

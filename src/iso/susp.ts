@@ -12,7 +12,8 @@ export type Entry = Uint8Array;
 
 function entry(signature: string, length: number): Buffer {
   const b = Buffer.alloc(length);
-  b.write(signature, 0, 'latin1');
+  b[0] = signature.charCodeAt(0);
+  b[1] = signature.charCodeAt(1);
   b[2] = length;
   b[3] = 1;
   return b;

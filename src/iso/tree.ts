@@ -44,7 +44,6 @@ export interface FileNode {
 
 export type Node = DirNode | FileNode;
 
-const encoder = new TextEncoder();
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** Why a single name cannot be used, or undefined when it can. */
@@ -53,7 +52,7 @@ export function nameProblem(name: string): string | undefined {
   if (name === '.' || name === '..') return `uses "${name}", which is not a name`;
   if (name.includes('\0')) return 'contains a NUL byte';
   if (LONE_SURROGATE.test(name)) return 'is not valid Unicode (lone surrogate)';
-  if (encoder.encode(name).length > ISO_LIMITS.maxNameBytes) return `has a name over ${String(ISO_LIMITS.maxNameBytes)} bytes (Rock Ridge limit)`;
+  if (Buffer.byteLength(name, 'utf8') > ISO_LIMITS.maxNameBytes) return `has a name over ${String(ISO_LIMITS.maxNameBytes)} bytes (Rock Ridge limit)`;
   if (name.length > ISO_LIMITS.maxJolietUnits) return `has a name over ${String(ISO_LIMITS.maxJolietUnits)} UTF-16 units (Joliet limit)`;
   // Joliet forbids these in names (Joliet specification, section 2.1).
   // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
