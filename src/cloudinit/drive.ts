@@ -25,20 +25,11 @@ export const ENI_PATH = `openstack${ENI_CONTENT_PATH}`;
 const encoder = new TextEncoder();
 
 /**
- * cloud-init rejects the whole drive when any JSON file on it does not parse or when
- * meta_data has no uuid; check what we built before anyone images it.
+ * cloud-init rejects a whole drive over an empty optional file (an empty
+ * network_data.json is not JSON): every file we put on the drive has content.
  */
-function assertReadable(files: ReadonlyMap<string, string>): void {
-  for (const [path, text] of files) {
-    if (text === '') throw new AgentError('INTERNAL', `${path} would be empty`);
-    if (!path.endsWith('.json')) continue;
-    const parsed: unknown = JSON.parse(text);
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-      throw new AgentError('INTERNAL', `${path} is not a JSON object`);
-    }
-  }
-  const meta = JSON.parse(files.get(META_DATA_PATH) ?? '{}') as { uuid?: unknown };
-  if (typeof meta.uuid !== 'string' || meta.uuid === '') throw new AgentError('INTERNAL', `${META_DATA_PATH} has no uuid`);
+function assertNoneEmpty(files: ReadonlyMap<string, string>): void {
+  for (const [path, text] of files) if (text === '') throw new AgentError('INTERNAL', `${path} would be empty`);
 }
 
 export function buildDriveTree(init: Initialization, facts: DomainFacts): BuiltDrive {
@@ -75,7 +66,7 @@ export function buildDriveTree(init: Initialization, facts: DomainFacts): BuiltD
 
   files.set(META_DATA_PATH, buildMetaData(init, facts, { instanceId, rootKeys: userData.rootKeys, eni }));
   files.set(USER_DATA_PATH, userData.text);
-  assertReadable(files);
+  assertNoneEmpty(files);
 
   const tree = new Map<string, Uint8Array>();
   for (const path of [...files.keys()].sort()) tree.set(path, encoder.encode(files.get(path)));

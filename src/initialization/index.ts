@@ -71,13 +71,20 @@ function decode(text: string, format: InputFormat): unknown {
  * aliases make a small text expand into a huge tree, and deep nesting is refused early.
  */
 function checkShape(value: unknown): void {
-  const stack: [unknown, number][] = [[value, 0]];
+  const values: unknown[] = [value];
+  const depths: number[] = [0];
   let nodes = 0;
-  while (stack.length > 0) {
-    const [v, depth] = stack.pop()!;
+  while (values.length > 0) {
+    const v = values.pop();
+    const depth = depths.pop()!;
     if (++nodes > L.maxNodes) fail('', `has more than ${String(L.maxNodes)} values (nested aliases?)`);
     if (depth > L.maxDepth) fail('', `is nested more than ${String(L.maxDepth)} levels deep`);
-    if (typeof v === 'object' && v !== null) for (const child of Object.values(v)) stack.push([child, depth + 1]);
+    if (typeof v !== 'object' || v === null) continue;
+    for (const key in v) {
+      if (!Object.hasOwn(v, key)) continue;
+      values.push((v as Record<string, unknown>)[key]);
+      depths.push(depth + 1);
+    }
   }
 }
 
