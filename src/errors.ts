@@ -27,6 +27,7 @@ export const ERROR_CODES = {
   BUSY: { rpc: -32041, expected: true, summary: 'too many requests in flight' },
   SHUTTING_DOWN: { rpc: -32042, expected: true, summary: 'daemon is shutting down' },
   CONFIG_INVALID: { rpc: -32043, expected: true, summary: 'configuration is invalid' },
+  HOST_SETUP: { rpc: -32044, expected: false, summary: 'this host or process is not set up for the operation' },
   IO_ERROR: { rpc: -32050, expected: false, summary: 'file system operation failed' },
   INTERNAL: { rpc: -32603, expected: false, summary: 'internal error' },
 } as const satisfies Record<string, { rpc: number; expected: boolean; summary: string }>;

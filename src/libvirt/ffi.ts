@@ -1,0 +1,101 @@
+/**
+ * koffi declarations for the part of libvirt.so.0 the agent uses. Loaded once per
+ * thread that calls libvirt (the worker threads in worker.ts): a handle returned here
+ * never leaves the thread that got it.
+ *
+ * Ownership, for every declaration below:
+ *  - `HeapStr` returns are strings libvirt malloc'd for us: koffi copies them into a JS
+ *    string and free()s the C string at once (koffi.disposable), exactly once.
+ *  - virConnectPtr and virDomainPtr are references we own: each is released with
+ *    virConnectClose / virDomainFree by the code that obtained it (worker.ts), in a
+ *    `finally`, exactly once.
+ *  - virGetLastError returns libvirt's thread-local error: read, never freed.
+ */
+import koffi from 'koffi';
+
+const lib = koffi.load('libvirt.so.0');
+
+const virConnectPtr = koffi.pointer('virConnectPtr', koffi.opaque('virConnect'));
+const virDomainPtr = koffi.pointer('virDomainPtr', koffi.opaque('virDomain'));
+// A string libvirt allocated and the caller must free: decoded, then freed by koffi.
+koffi.disposable('HeapStr', 'str');
+
+export const VirError = koffi.struct('virError', {
+  code: 'int',
+  domain: 'int',
+  message: 'char *',
+  level: 'int',
+  conn: 'void *',
+  dom: 'void *',
+  str1: 'char *',
+  str2: 'char *',
+  str3: 'char *',
+  int1: 'int',
+  int2: 'int',
+  net: 'void *',
+});
+koffi.pointer('virErrorPtr', VirError);
+
+export type ConnPtr = unknown;
+export type DomPtr = unknown;
+
+/* eslint-disable @typescript-eslint/no-unsafe-assignment -- koffi functions are untyped; wrapped with types below */
+export const c = {
+  virInitialize: lib.func('int virInitialize(void)'),
+  virGetVersion: lib.func('int virGetVersion(_Out_ unsigned long *libVer, const char *type, _Out_ unsigned long *typeVer)'),
+  virEventRegisterDefaultImpl: lib.func('int virEventRegisterDefaultImpl(void)'),
+  virEventRunDefaultImpl: lib.func('int virEventRunDefaultImpl(void)'),
+  virEventAddTimeout: lib.func('int virEventAddTimeout(int timeout, void *cb, void *opaque, void *ff)'),
+  virEventRemoveTimeout: lib.func('int virEventRemoveTimeout(int timer)'),
+  virConnectOpen: lib.func('virConnectPtr virConnectOpen(const char *name)'),
+  virConnectClose: lib.func('int virConnectClose(virConnectPtr conn)'),
+  virConnectGetLibVersion: lib.func('int virConnectGetLibVersion(virConnectPtr conn, _Out_ unsigned long *libVer)'),
+  virConnectGetVersion: lib.func('int virConnectGetVersion(virConnectPtr conn, _Out_ unsigned long *hvVer)'),
+  virConnectGetURI: lib.func('HeapStr virConnectGetURI(virConnectPtr conn)'),
+  virConnectListAllDomains: lib.func('int virConnectListAllDomains(virConnectPtr conn, _Out_ void **domains, unsigned int flags)'),
+  virDomainLookupByName: lib.func('virDomainPtr virDomainLookupByName(virConnectPtr conn, const char *name)'),
+  virDomainLookupByUUIDString: lib.func('virDomainPtr virDomainLookupByUUIDString(virConnectPtr conn, const char *uuid)'),
+  virDomainGetName: lib.func('const char *virDomainGetName(virDomainPtr dom)'),
+  virDomainGetUUIDString: lib.func('int virDomainGetUUIDString(virDomainPtr dom, char *buf)'),
+  virDomainGetXMLDesc: lib.func('HeapStr virDomainGetXMLDesc(virDomainPtr dom, unsigned int flags)'),
+  virDomainDefineXML: lib.func('virDomainPtr virDomainDefineXML(virConnectPtr conn, const char *xml)'),
+  virDomainUndefineFlags: lib.func('int virDomainUndefineFlags(virDomainPtr dom, unsigned int flags)'),
+  virDomainCreateWithFlags: lib.func('int virDomainCreateWithFlags(virDomainPtr dom, unsigned int flags)'),
+  virDomainResume: lib.func('int virDomainResume(virDomainPtr dom)'),
+  virDomainDestroy: lib.func('int virDomainDestroy(virDomainPtr dom)'),
+  virDomainGetState: lib.func('int virDomainGetState(virDomainPtr dom, _Out_ int *state, _Out_ int *reason, unsigned int flags)'),
+  virDomainAttachDeviceFlags: lib.func('int virDomainAttachDeviceFlags(virDomainPtr dom, const char *xml, unsigned int flags)'),
+  virDomainUpdateDeviceFlags: lib.func('int virDomainUpdateDeviceFlags(virDomainPtr dom, const char *xml, unsigned int flags)'),
+  virDomainDetachDeviceFlags: lib.func('int virDomainDetachDeviceFlags(virDomainPtr dom, const char *xml, unsigned int flags)'),
+  virDomainGetMetadata: lib.func('HeapStr virDomainGetMetadata(virDomainPtr dom, int type, const char *uri, unsigned int flags)'),
+  virDomainSetMetadata: lib.func('int virDomainSetMetadata(virDomainPtr dom, int type, const char *metadata, const char *key, const char *uri, unsigned int flags)'),
+  virDomainFree: lib.func('int virDomainFree(virDomainPtr dom)'),
+  virGetLastError: lib.func('virErrorPtr virGetLastError(void)'),
+  virResetLastError: lib.func('void virResetLastError(void)'),
+};
+/* eslint-enable @typescript-eslint/no-unsafe-assignment */
+
+/** Decodes the n domain pointers of a libvirt-allocated array (the caller frees both). */
+export function decodeDomainArray(array: unknown, n: number): DomPtr[] {
+  return n === 0 ? [] : (koffi.decode(array, koffi.array(virDomainPtr, n)) as DomPtr[]);
+}
+
+/** free() for arrays libvirt allocated (virConnectListAllDomains' list). */
+export function freeArray(array: unknown): void {
+  koffi.free(array);
+}
+
+/** A timeout callback type for the event loop: void cb(int timer, void *opaque). */
+export const TimeoutCallback = koffi.proto('void virEventTimeoutCallback(int timer, void *opaque)');
+
+export function registerTimeoutCallback(fn: () => void): unknown {
+  return koffi.register(fn, koffi.pointer(TimeoutCallback));
+}
+
+export function decodeError(ptr: unknown): { code: number; domain: number; message: string } | null {
+  if (ptr === null) return null;
+  const e = koffi.decode(ptr, VirError) as { code: number; domain: number; message: string | null };
+  return { code: e.code, domain: e.domain, message: e.message ?? '' };
+}
+
+void virConnectPtr;

@@ -1,0 +1,188 @@
+/**
+ * The agent's view of libvirt: the DomainControl port (src/vm/ports.ts) plus what the
+ * daemon and tests need (versions, define/undefine). Calls go to a small pool of worker
+ * threads (see worker.ts for why not koffi's own async calls); the main thread never
+ * blocks on libvirt. One more worker runs libvirt's event loop, which the embedded
+ * QEMU driver needs to talk to QEMU.
+ */
+import { Worker } from 'node:worker_threads';
+import { AgentError } from '../errors.js';
+import type { AffectFlags, DomainControl, DomainRef, DomainState } from '../vm/ports.js';
+import { LibvirtError, VIR_ERR } from './errors.js';
+import { FORK_GUARD_HINT, forkSafeDescriptors, isInProcessUri } from './fork-guard.js';
+import type { Request, Response } from './protocol.js';
+
+const WORKER = new URL('./worker.js', import.meta.url);
+
+const XML_INACTIVE = 2;
+const START_PAUSED = 1;
+const METADATA_ELEMENT = 2;
+const STATES: readonly DomainState[] = ['nostate', 'running', 'blocked', 'paused', 'shutdown', 'shutoff', 'crashed', 'pmsuspended'];
+
+function affect(flags: AffectFlags): number {
+  return (flags.live === true ? 1 : 0) | (flags.config === true ? 2 : 0);
+}
+
+/** libvirt versions are major * 1,000,000 + minor * 1,000 + release. */
+export function formatVersion(v: number): string {
+  return `${String(Math.floor(v / 1_000_000))}.${String(Math.floor(v / 1000) % 1000)}.${String(v % 1000)}`;
+}
+
+interface CallWorker {
+  readonly worker: Worker;
+  readonly pending: Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void; op: string }>;
+}
+
+export interface HypervisorOptions {
+  /** Threads making libvirt calls; each holds one connection. */
+  readonly workers?: number;
+}
+
+export class Hypervisor implements DomainControl {
+  private nextId = 1;
+  private closed = false;
+
+  private constructor(
+    readonly uri: string,
+    private readonly events: { worker: Worker; stop: Int32Array },
+    private readonly pool: CallWorker[],
+  ) {}
+
+  /** Starts the event loop, then the call workers, each opening its connection. */
+  static async open(uri: string, options: HypervisorOptions = {}): Promise<Hypervisor> {
+    if (isInProcessUri(uri) && !forkSafeDescriptors()) throw new AgentError('HOST_SETUP', FORK_GUARD_HINT);
+    const stopBuffer = new SharedArrayBuffer(4);
+    const eventWorker = new Worker(WORKER, { workerData: { role: 'events', stop: stopBuffer } });
+    await new Promise<void>((resolve, reject) => {
+      eventWorker.once('message', () => resolve());
+      eventWorker.once('error', reject);
+    });
+    const pool: CallWorker[] = [];
+    for (let i = 0; i < (options.workers ?? 4); i++) {
+      const worker = new Worker(WORKER, { workerData: { role: 'calls', uri } });
+      const entry: CallWorker = { worker, pending: new Map() };
+      worker.on('message', (r: Response) => {
+        const p = entry.pending.get(r.id);
+        if (p === undefined) return;
+        entry.pending.delete(r.id);
+        if (r.ok) p.resolve(r.value);
+        else p.reject(new LibvirtError(r.error, p.op));
+      });
+      worker.on('error', (err) => {
+        for (const p of entry.pending.values()) p.reject(new AgentError('INTERNAL', `libvirt worker failed: ${err.message}`, { cause: err }));
+        entry.pending.clear();
+      });
+      pool.push(entry);
+    }
+    const hv = new Hypervisor(uri, { worker: eventWorker, stop: new Int32Array(stopBuffer) }, pool);
+    try {
+      // Every worker opens its connection now, so a bad URI fails here, once, clearly.
+      // The first open initializes an embedded driver; others racing it would find the
+      // driver "not active", so they wait for it.
+      await hv.callOn(pool[0]!, 'open', [], `connect to ${uri}`);
+      await Promise.all(pool.slice(1).map((w) => hv.callOn(w, 'open', [], `connect to ${uri}`)));
+    } catch (err) {
+      await hv.close();
+      throw err;
+    }
+    return hv;
+  }
+
+  private callOn(w: CallWorker, op: string, args: readonly unknown[], what: string): Promise<unknown> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      w.pending.set(id, { resolve, reject, op: what });
+      w.worker.postMessage({ id, op, args } satisfies Request);
+    });
+  }
+
+  private call<T>(op: string, args: readonly unknown[], what: string): Promise<T> {
+    if (this.closed) return Promise.reject(new AgentError('SHUTTING_DOWN', `libvirt connection to ${this.uri} is closed`));
+    let best = this.pool[0]!;
+    for (const w of this.pool) if (w.pending.size < best.pending.size) best = w;
+    return this.callOn(best, op, args, what) as Promise<T>;
+  }
+
+  async versions(): Promise<{ library: string; hypervisor: string; uri: string }> {
+    const v = await this.call<{ library: number; hypervisor: number; uri: string }>('versions', [], 'versions');
+    return { library: formatVersion(v.library), hypervisor: formatVersion(v.hypervisor), uri: v.uri };
+  }
+
+  listDomains(): Promise<DomainRef[]> {
+    return this.call('listDomains', [], 'list domains');
+  }
+
+  lookup(nameOrUuid: string): Promise<DomainRef> {
+    return this.call('lookup', [nameOrUuid], `domain ${nameOrUuid}`);
+  }
+
+  getXml(dom: DomainRef, options: { inactive: boolean }): Promise<string> {
+    return this.call('getXml', [dom.uuid, options.inactive ? XML_INACTIVE : 0], `XML of ${dom.name}`);
+  }
+
+  define(xml: string): Promise<DomainRef> {
+    return this.call('define', [xml], 'define domain');
+  }
+
+  async undefine(dom: DomainRef): Promise<void> {
+    await this.call('undefine', [dom.uuid, 0], `undefine ${dom.name}`);
+  }
+
+  async state(dom: DomainRef): Promise<DomainState> {
+    return STATES[await this.call<number>('state', [dom.uuid], `state of ${dom.name}`)] ?? 'nostate';
+  }
+
+  async start(dom: DomainRef, options: { paused: boolean }): Promise<void> {
+    await this.call('start', [dom.uuid, options.paused ? START_PAUSED : 0], `start ${dom.name}`);
+  }
+
+  async resume(dom: DomainRef): Promise<void> {
+    await this.call('resume', [dom.uuid], `resume ${dom.name}`);
+  }
+
+  async destroy(dom: DomainRef): Promise<void> {
+    await this.call('destroy', [dom.uuid], `destroy ${dom.name}`);
+  }
+
+  async attachDevice(dom: DomainRef, xml: string, flags: AffectFlags): Promise<void> {
+    await this.call('attachDevice', [dom.uuid, xml, affect(flags)], `attach a device to ${dom.name}`);
+  }
+
+  async updateDevice(dom: DomainRef, xml: string, flags: AffectFlags): Promise<void> {
+    await this.call('updateDevice', [dom.uuid, xml, affect(flags)], `update a device of ${dom.name}`);
+  }
+
+  async detachDevice(dom: DomainRef, xml: string, flags: AffectFlags): Promise<void> {
+    await this.call('detachDevice', [dom.uuid, xml, affect(flags)], `detach a device from ${dom.name}`);
+  }
+
+  async getMetadata(dom: DomainRef, uri: string, flags: AffectFlags): Promise<string | null> {
+    try {
+      return await this.call<string>('getMetadata', [dom.uuid, METADATA_ELEMENT, uri, affect(flags)], `metadata of ${dom.name}`);
+    } catch (err) {
+      if (err instanceof LibvirtError && err.libvirtCode === VIR_ERR.NO_DOMAIN_METADATA) return null;
+      throw err;
+    }
+  }
+
+  async setMetadata(dom: DomainRef, xml: string | null, key: string, uri: string, flags: AffectFlags): Promise<void> {
+    await this.call('setMetadata', [dom.uuid, METADATA_ELEMENT, xml, xml === null ? null : key, uri, affect(flags)], `metadata of ${dom.name}`);
+  }
+
+  /** Closes the connections and stops the threads; pending calls fail with SHUTTING_DOWN. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await Promise.allSettled(this.pool.map((w) => this.callOn(w, 'close', [], 'close')));
+    this.closed = true;
+    await Promise.all(this.pool.map((w) => w.worker.terminate()));
+    Atomics.store(this.events.stop, 0, 1);
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 2000);
+      this.events.worker.once('message', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    await this.events.worker.terminate();
+  }
+}
