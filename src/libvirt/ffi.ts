@@ -39,7 +39,6 @@ koffi.pointer('virErrorPtr', VirError);
 export type ConnPtr = unknown;
 export type DomPtr = unknown;
 
-/* eslint-disable @typescript-eslint/no-unsafe-assignment -- koffi functions are untyped; wrapped with types below */
 export const c = {
   virInitialize: lib.func('int virInitialize(void)'),
   virGetVersion: lib.func('int virGetVersion(_Out_ unsigned long *libVer, const char *type, _Out_ unsigned long *typeVer)'),
@@ -70,10 +69,10 @@ export const c = {
   virDomainGetMetadata: lib.func('HeapStr virDomainGetMetadata(virDomainPtr dom, int type, const char *uri, unsigned int flags)'),
   virDomainSetMetadata: lib.func('int virDomainSetMetadata(virDomainPtr dom, int type, const char *metadata, const char *key, const char *uri, unsigned int flags)'),
   virDomainFree: lib.func('int virDomainFree(virDomainPtr dom)'),
+  virConnSetErrorFunc: lib.func('void virConnSetErrorFunc(virConnectPtr conn, void *userData, void *handler)'),
   virGetLastError: lib.func('virErrorPtr virGetLastError(void)'),
   virResetLastError: lib.func('void virResetLastError(void)'),
 };
-/* eslint-enable @typescript-eslint/no-unsafe-assignment */
 
 /** Decodes the n domain pointers of a libvirt-allocated array (the caller frees both). */
 export function decodeDomainArray(array: unknown, n: number): DomPtr[] {
@@ -90,6 +89,19 @@ export const TimeoutCallback = koffi.proto('void virEventTimeoutCallback(int tim
 
 export function registerTimeoutCallback(fn: () => void): unknown {
   return koffi.register(fn, koffi.pointer(TimeoutCallback));
+}
+
+const ErrorFunc = koffi.proto('void virErrorFunc(void *userData, void *error)');
+
+/**
+ * A do-nothing error handler for one connection. Without it libvirt prints every error
+ * (including expected ones such as "metadata not found") to stderr; errors still reach
+ * callers through virGetLastError. libvirt calls a connection's handler on the thread
+ * that made the failing call, which for our connections is always the worker that
+ * registered it: koffi requires a callback to run on its own JS thread.
+ */
+export function silenceConnectionErrors(conn: ConnPtr): void {
+  c.virConnSetErrorFunc(conn, null, koffi.register(() => undefined, koffi.pointer(ErrorFunc)));
 }
 
 export function decodeError(ptr: unknown): { code: number; domain: number; message: string } | null {

@@ -12,7 +12,7 @@
  *    every request; a virDomainPtr lives only for the request that looked it up.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { c, decodeDomainArray, decodeError, freeArray, registerTimeoutCallback, type ConnPtr, type DomPtr } from './ffi.js';
+import { c, decodeDomainArray, decodeError, freeArray, registerTimeoutCallback, silenceConnectionErrors, type ConnPtr, type DomPtr } from './ffi.js';
 import type { Request, Response, WireError } from './protocol.js';
 
 interface Data {
@@ -63,6 +63,7 @@ function connection(): ConnPtr {
   if (conn === null) {
     conn = c.virConnectOpen(data.uri!) as ConnPtr | null;
     if (conn === null) throw lastError(`virConnectOpen(${data.uri!})`);
+    silenceConnectionErrors(conn);
   }
   return conn;
 }

@@ -1,0 +1,169 @@
+/**
+ * The VM flows against real libvirt 9.0 and real QEMU (qemu:///embed, TCG here): the
+ * seed's two test cases, i440fx and q35, idempotency, failures that must leave nothing
+ * behind, media change and hot-plug, and 20 domains at once.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { AgentError } from '../../src/errors.js';
+import { parseInitialization } from '../../src/initialization/index.js';
+import { createIsoWriter, readIsoFile, writeIsoImage, type IsoWriter } from '../../src/iso/index.js';
+import { PayloadStore } from '../../src/payload/store.js';
+import { describeDomain } from '../../src/vm/domain-xml.js';
+import { METADATA_URI, parseRecord } from '../../src/vm/record.js';
+import { VmService } from '../../src/vm/service.js';
+import { domainXml, openEmbedded, type EmbeddedLibvirt } from '../helpers/libvirt.js';
+
+const SEED = parseInitialization(readFileSync(resolve(dirname(fileURLToPath(import.meta.url)), '../../../test/fixtures/seed/initialization.xml'))).initialization;
+const MACS = ['52:54:00:12:00:01', '52:54:00:12:00:02', '52:54:00:12:00:03'];
+
+describe('VM flows on real libvirt and QEMU (qemu:///embed)', function () {
+  this.timeout(180_000);
+  let lv: EmbeddedLibvirt;
+  let stateDir = '';
+  let store: PayloadStore;
+  let service: VmService;
+  let installIso = '';
+  const warnings: string[] = [];
+
+  before(async () => {
+    lv = await openEmbedded('vm-flows');
+    stateDir = mkdtempSync(join(tmpdir(), 'vm-flows-state-'));
+    store = new PayloadStore({ dir: stateDir });
+    await store.init();
+    service = new VmService({ hv: lv.hv, store, writer: createIsoWriter('builtin'), warn: (m) => warnings.push(m) });
+    installIso = join(stateDir, 'install.iso');
+    writeFileSync(installIso, writeIsoImage({ files: new Map([['README', new TextEncoder().encode('install media')]]) }, { volumeId: 'DEBIAN_12' }));
+  });
+  after(async () => {
+    // before() may have failed before opening it.
+    await (lv as EmbeddedLibvirt | undefined)?.close();
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  const images = () => readdirSync(join(stateDir, 'images'));
+
+  async function liveDisks(name: string) {
+    const dom = await lv.hv.lookup(name);
+    return describeDomain(await lv.hv.getXml(dom, { inactive: false })).disks;
+  }
+
+  it("runs once with cloud-init on an i440fx domain: IDE CD-ROM, started paused, verified, resumed (seed test 1)", async () => {
+    await lv.hv.define(domainXml({ name: 'pc-vm', macs: MACS }));
+    const result = await service.start('pc-vm', SEED);
+    assert.equal(result.payload.bus, 'ide');
+    assert.equal(await lv.hv.state(result.domain), 'running');
+    const disks = await liveDisks('pc-vm');
+    assert.deepEqual(disks.map((d) => [d.device, d.bus, d.target, d.source]), [['cdrom', 'ide', result.payload.target, result.payload.path]]);
+    const image = await readIsoFile(result.payload.path);
+    assert.equal(image.volumeId, 'config-2');
+    const meta = JSON.parse(Buffer.from(image.files.get('openstack/latest/meta_data.json')!).toString()) as { uuid: string };
+    assert.equal(meta.uuid, result.domain.uuid, 'the domain UUID is the instance-id');
+    const net = Buffer.from(image.files.get('openstack/latest/network_data.json')!).toString();
+    for (const mac of MACS) assert.ok(net.includes(mac), `network_data.json matches ${mac}`);
+    const record = parseRecord((await lv.hv.getMetadata(result.domain, METADATA_URI, { config: true }))!);
+    assert.equal(record.path, result.payload.path);
+    assert.equal(record.sha256, result.payload.sha256);
+  });
+
+  it('keeps the install CD and its boot order on a q35 domain and adds a SATA drive beside it (seed test 2)', async () => {
+    await lv.hv.define(domainXml({ name: 'q35-vm', machine: 'q35', installCd: installIso, macs: MACS }));
+    const result = await service.start('q35-vm', SEED);
+    const disks = await liveDisks('q35-vm');
+    assert.equal(disks.length, 2);
+    assert.deepEqual(disks[0], { device: 'cdrom', bus: 'sata', target: 'sda', source: installIso, bootOrder: 1 });
+    assert.deepEqual(disks[1], { device: 'cdrom', bus: 'sata', target: 'sdb', source: result.payload.path });
+    const persistent = describeDomain(await lv.hv.getXml(result.domain, { inactive: true })).disks;
+    assert.equal(persistent.length, 2, 'later boots keep the drive');
+  });
+
+  it('changes nothing when the same request comes again', async () => {
+    const dom = await lv.hv.lookup('q35-vm');
+    await lv.hv.destroy(dom);
+    const before = images();
+    const again = await service.start('q35-vm', SEED);
+    assert.equal(again.changed, false);
+    assert.equal((await liveDisks('q35-vm')).length, 2);
+    assert.deepEqual(images(), before);
+  });
+
+  it('changes the media of a running domain for a re-initialization, removing the old image', async () => {
+    const old = (await store.readRecord((await lv.hv.lookup('pc-vm')).uuid))!.current!;
+    const result = await service.attach('pc-vm', { ...SEED, instanceId: 'reinit-1' });
+    assert.equal(result.changed, true);
+    assert.equal(result.payload.target, old.target);
+    assert.equal((await liveDisks('pc-vm'))[0]?.source, result.payload.path);
+    assert.equal(existsSync(old.path), false);
+  });
+
+  it('hot-plugs a SCSI CD-ROM into a running domain with virtio-scsi, and refuses IDE hot-plug clearly', async () => {
+    const scsi = await lv.hv.define(domainXml({ name: 'scsi-vm', virtioScsi: true }));
+    await lv.hv.start(scsi, { paused: false });
+    const result = await service.attach('scsi-vm', SEED);
+    assert.equal(result.payload.bus, 'scsi');
+    assert.equal((await liveDisks('scsi-vm')).find((d) => d.target === result.payload.target)?.source, result.payload.path);
+    const ide = await lv.hv.define(domainXml({ name: 'ide-running' }));
+    await lv.hv.start(ide, { paused: false });
+    await assert.rejects(service.attach('ide-running', SEED), (e: unknown) => e instanceof AgentError && e.code === 'DOMAIN_STATE');
+    assert.equal((await liveDisks('ide-running')).length, 0);
+  });
+
+  it('detaches: the CD-ROM, the record and the image go, the install CD stays', async () => {
+    const dom = await lv.hv.lookup('q35-vm');
+    const path = (await store.readRecord(dom.uuid))!.current!.path;
+    await service.detach('q35-vm');
+    const disks = await liveDisks('q35-vm');
+    assert.equal(disks.find((d) => d.source === path), undefined);
+    assert.equal(disks[0]?.source, installIso);
+    assert.equal(existsSync(path), false);
+    assert.equal(await store.readRecord(dom.uuid), undefined);
+    assert.equal(await lv.hv.getMetadata(dom, METADATA_URI, { config: true }), null);
+  });
+
+  it('reports a missing domain as DOMAIN_NOT_FOUND with libvirt code 42, and writes nothing', async () => {
+    const before = images();
+    await assert.rejects(service.start('no-such-domain', SEED), (e: unknown) => e instanceof AgentError && e.code === 'DOMAIN_NOT_FOUND' && e.details['libvirtCode'] === 42);
+    assert.deepEqual(images(), before);
+  });
+
+  it('never attaches an image that does not read back as built', async () => {
+    const ref = await lv.hv.define(domainXml({ name: 'bad-writer-vm' }));
+    const liar: IsoWriter = { name: 'builtin', write: async (tree) => writeIsoImage(tree, { volumeId: 'NOT-CONFIG' }) };
+    const broken = new VmService({ hv: lv.hv, store, writer: liar });
+    const before = images();
+    await assert.rejects(broken.start('bad-writer-vm', SEED), (e: unknown) => e instanceof AgentError && e.code === 'ISO_VERIFY_FAILED');
+    assert.equal(await lv.hv.state(ref), 'shutoff');
+    assert.deepEqual(describeDomain(await lv.hv.getXml(ref, { inactive: true })).disks, []);
+    assert.deepEqual(images(), before);
+  });
+
+  it('leaves a domain that QEMU cannot start shut off and as it was', async () => {
+    const ref = await lv.hv.define(domainXml({ name: 'too-big-vm', memoryMiB: 64 * 1024 * 1024 }));
+    const before = images();
+    await assert.rejects(service.start('too-big-vm', SEED), (e: unknown) => e instanceof AgentError && e.code === 'LIBVIRT_ERROR');
+    assert.equal(await lv.hv.state(ref), 'shutoff');
+    assert.deepEqual(describeDomain(await lv.hv.getXml(ref, { inactive: true })).disks, []);
+    assert.equal(await lv.hv.getMetadata(ref, METADATA_URI, { config: true }), null);
+    assert.deepEqual(images(), before);
+    assert.equal(await store.readRecord(ref.uuid), undefined);
+    assert.deepEqual(warnings, [], 'every rollback step succeeded');
+  });
+
+  it('starts 20 domains with payloads in parallel, each verified', async () => {
+    const names = Array.from({ length: 20 }, (_, i) => `par-${String(i).padStart(2, '0')}`);
+    for (const name of names) await lv.hv.define(domainXml({ name, machine: names.indexOf(name) % 2 === 0 ? 'pc' : 'q35' }));
+    const started = performance.now();
+    const results = await Promise.all(names.map((name) => service.start(name, { ...SEED, hostName: name })));
+    const seconds = (performance.now() - started) / 1000;
+    for (const r of results) {
+      assert.equal(await lv.hv.state(r.domain), 'running');
+      assert.equal((await liveDisks(r.domain.name)).find((d) => d.target === r.payload.target)?.source, r.payload.path);
+      assert.equal(r.verified.liveSource, true);
+    }
+    console.log(`      20 parallel VM.start under ${lv.hv.uri.includes('embed') ? 'qemu:///embed' : lv.hv.uri}: ${seconds.toFixed(1)} s`);
+  });
+});
