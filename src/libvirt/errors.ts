@@ -8,6 +8,7 @@ import type { WireError } from './protocol.js';
 export const VIR_ERR = {
   OPERATION_FAILED: 9,
   XML_ERROR: 27,
+  XML_DETAIL: 35,
   NO_DOMAIN: 42,
   OPERATION_INVALID: 55,
   NO_DOMAIN_METADATA: 80,
