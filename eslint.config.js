@@ -24,7 +24,7 @@ export default tseslint.config(
         'error',
         {
           paths: [
-            { name: 'koffi', message: 'only src/libvirt/ and src/crypt/ may import koffi (one module per C library)' },
+            { name: 'koffi', message: 'only src/libvirt/, src/crypt/ and src/peercred/ may import koffi (one module per C library)' },
             { name: 'fs', message: "use 'node:fs'" },
             { name: 'path', message: "use 'node:path'" },
             { name: 'crypto', message: "use 'node:crypto'" },
@@ -38,7 +38,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/libvirt/**/*.ts', 'src/crypt/**/*.ts'],
+    files: ['src/libvirt/**/*.ts', 'src/crypt/**/*.ts', 'src/peercred/**/*.ts'],
     rules: { 'no-restricted-imports': 'off' },
   },
   {

@@ -8,6 +8,9 @@
 /** JSON-RPC 2.0 reserves -32768..-32000; domain errors use the server-error range. */
 export const ERROR_CODES = {
   // input
+  PARSE_ERROR: { rpc: -32700, expected: true, summary: 'request is not valid JSON' },
+  INVALID_REQUEST: { rpc: -32600, expected: true, summary: 'request is not a valid JSON-RPC 2.0 request' },
+  METHOD_NOT_FOUND: { rpc: -32601, expected: true, summary: 'no such method' },
   INVALID_PARAMS: { rpc: -32602, expected: true, summary: 'request parameters are invalid' },
   INVALID_INITIALIZATION: { rpc: -32001, expected: true, summary: 'initialization settings are invalid' },
   INVALID_TREE: { rpc: -32002, expected: true, summary: 'file tree cannot be put on a drive' },

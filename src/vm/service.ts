@@ -12,14 +12,29 @@
  * Every change is journaled in the store's record first (see src/payload/store.ts), so
  * recover.ts can finish or undo it after a crash.
  */
+import { randomUUID } from 'node:crypto';
 import { AgentError } from '../errors.js';
 import type { Initialization } from '../initialization/types.js';
-import { readIsoFile, type IsoWriter } from '../iso/index.js';
-import { buildDriveImage, DEFAULT_LABEL, verifyImage, type DriveImage } from '../payload/build-drive.js';
+import type { DriveTree } from '../cloudinit/types.js';
+import { readIsoFile, readIsoImage, type IsoWriter } from '../iso/index.js';
+import { buildDriveImage, DEFAULT_LABEL, sha256Hex, treeDigest, verifyImage, type DriveImage } from '../payload/build-drive.js';
 import type { AttachedPayload, DomainRecord, PayloadStore } from '../payload/store.js';
 import { KeyedLock } from './keyed-lock.js';
 import { assertSource, insertMedia, readOurDrive, removeMedia, undoMedia, type MediaChange, type OurDrive } from './media.js';
 import type { AffectFlags, DomainControl, DomainRef } from './ports.js';
+
+/** A VDSM-style raw payload: the drive's files as given, no translation. */
+export interface RawDrive {
+  readonly kind: 'raw-files';
+  readonly tree: DriveTree;
+}
+
+/** What a drive is built from: initialization settings, or a raw file tree. */
+export type DriveInput = Initialization | RawDrive;
+
+function isRaw(input: DriveInput): input is RawDrive {
+  return (input as RawDrive).kind === 'raw-files';
+}
 
 export type Notify = (method: 'Payload.attached' | 'Payload.removed', params: Record<string, unknown>) => void;
 
@@ -52,7 +67,7 @@ export class VmService {
   }
 
   /** The "run once with cloud-init" flow. */
-  async start(domain: string, init: Initialization): Promise<AttachResult> {
+  async start(domain: string, init: DriveInput): Promise<AttachResult> {
     const { hv } = this.deps;
     const dom = await hv.lookup(domain);
     return this.lock.run(dom.uuid, async () => {
@@ -80,7 +95,7 @@ export class VmService {
   }
 
   /** Puts the drive in front of the domain in whatever state it is, without starting it. */
-  async attach(domain: string, init: Initialization): Promise<AttachResult> {
+  async attach(domain: string, init: DriveInput): Promise<AttachResult> {
     const { hv } = this.deps;
     const dom = await hv.lookup(domain);
     return this.lock.run(dom.uuid, async () => {
@@ -135,9 +150,29 @@ export class VmService {
     return (this.deps.now?.() ?? new Date()).toISOString();
   }
 
-  private async build(init: Initialization, ours: OurDrive): Promise<DriveImage> {
+  private async build(input: DriveInput, ours: OurDrive): Promise<DriveImage> {
     const facts = { uuid: ours.desc.uuid, name: ours.desc.name, nics: ours.desc.macs.map((mac) => ({ mac })) };
-    return buildDriveImage(init, facts, { writer: this.deps.writer, label: this.label });
+    if (!isRaw(input)) return buildDriveImage(input, facts, { writer: this.deps.writer, label: this.label });
+    const bytes = await this.deps.writer.write({ files: input.tree }, { volumeId: this.label });
+    verifyImage(readIsoImage(bytes), input.tree, this.label, `image from the ${this.deps.writer.name} writer`);
+    // A raw payload carries its own meta_data; the domain UUID names the instance here only for the record.
+    return { bytes, sha256: sha256Hex(bytes), contentDigest: treeDigest(input.tree), instanceId: ours.desc.uuid, label: this.label, tree: input.tree, warnings: [] };
+  }
+
+  /** Payload.build: the drive for `domain` (its UUID and NICs), or for no domain, stored and verified, attached nowhere. */
+  async buildOnly(input: DriveInput, domain?: string): Promise<{ path: string; image: DriveImage }> {
+    const { hv, store } = this.deps;
+    let facts: { uuid: string; nics: { mac: string }[] } = { uuid: randomUUID(), nics: [] };
+    if (domain !== undefined) {
+      const ours = await readOurDrive(hv, await hv.lookup(domain), false);
+      facts = { uuid: ours.desc.uuid, nics: ours.desc.macs.map((mac) => ({ mac })) };
+    }
+    const image = isRaw(input)
+      ? await this.build(input, { desc: { uuid: facts.uuid, name: '', machine: '', macs: [], disks: [], controllers: [] }, present: false })
+      : await buildDriveImage(input, facts, { writer: this.deps.writer, label: this.label });
+    const path = await store.putImage(facts.uuid, image.bytes, image.sha256);
+    await this.verifyOnDisk(path, image);
+    return { path, image };
   }
 
   private async verifyOnDisk(path: string, image: DriveImage): Promise<void> {

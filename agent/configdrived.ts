@@ -1,0 +1,173 @@
+#!/usr/bin/env node
+/**
+ * configdrived: the daemon. Ordered start (config, state, libvirt, recovery, socket,
+ * readiness), ordered stop (stop accepting, drain, close libvirt). Exit status: 0 clean
+ * stop, 1 runtime failure, 2 wrong command line, 78 invalid configuration (EX_CONFIG).
+ */
+import { mkdir } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { execa } from 'execa';
+import { loadConfig, printConfig, type Config } from '../src/config/config.js';
+import { AgentError, formatProblem, toAgentError } from '../src/errors.js';
+import { createIsoWriter } from '../src/iso/index.js';
+import { prepareEmbedRoot } from '../src/libvirt/embed.js';
+import { forkSafeDescriptors, isInProcessUri } from '../src/libvirt/fork-guard.js';
+import { Hypervisor } from '../src/libvirt/hypervisor.js';
+import { createLogger } from '../src/log.js';
+import { PayloadStore } from '../src/payload/store.js';
+import { RpcServer } from '../src/rpc/server.js';
+import { recover } from '../src/vm/recover.js';
+import { VmService } from '../src/vm/service.js';
+import { AGENT_VERSION, createHandler } from './daemon/handler.js';
+import { groupId, notifySystemd } from './daemon/system.js';
+
+const EXIT = { OK: 0, FAILED: 1, USAGE: 2, CONFIG: 78 } as const;
+const DEFAULT_CONFIG = '/etc/configdrived/configdrived.yaml';
+
+const HELP = `Usage: configdrived [--config FILE] [--socket PATH] [--uri URI] [--state-dir DIR]
+                   [--log-level LEVEL] [--print-config] [--help] [--version]
+
+The configdrive-agent daemon: builds cloud-init config drives and puts them in front of
+libvirt domains, on request over a Unix socket (JSON-RPC 2.0, one object per line).
+
+  --config FILE    YAML configuration (default ${DEFAULT_CONFIG}); drop-ins are read
+                   from FILE.d/*.yaml in lexical order; a missing FILE is fine
+  --socket PATH    socket to listen on (ignored when systemd passes one: LISTEN_FDS)
+  --uri URI        libvirt URI: qemu:///system (default) or qemu:///embed?root=DIR
+  --state-dir DIR  images and per-domain records (default /var/lib/configdrived)
+  --log-level L    error, warning, info (default) or debug
+  --print-config   print the effective configuration, each value with its source, and exit
+
+Signals: SIGTERM/SIGINT drain requests in flight, then exit 0; SIGHUP reloads the
+settings marked reloadable in docs/configuration.md.
+Exit status: 0 stopped cleanly, 1 failed, 2 wrong command line, 78 invalid configuration.
+`;
+
+/**
+ * An embedded libvirt driver forks QEMU from this process, which needs descriptors 3
+ * and 4 taken before Node starts (src/libvirt/fork-guard.ts): run again with them.
+ */
+async function relaunchWithGuard(): Promise<number> {
+  const args = [...process.execArgv, process.argv[1]!, ...process.argv.slice(2)];
+  const child = execa(process.execPath, args, {
+    stdio: ['inherit', 'inherit', 'inherit', { file: '/dev/null' }, { file: '/dev/null' }],
+    reject: false,
+    env: { CONFIGDRIVED_RELAUNCHED: '1' },
+  });
+  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => child.kill(sig));
+  const result = await child;
+  return typeof result.exitCode === 'number' ? result.exitCode : EXIT.FAILED;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: {
+        config: { type: 'string', default: DEFAULT_CONFIG },
+        socket: { type: 'string' },
+        uri: { type: 'string' },
+        'state-dir': { type: 'string' },
+        'log-level': { type: 'string' },
+        'print-config': { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+        version: { type: 'boolean', default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    process.stderr.write(`configdrived: ${err instanceof Error ? err.message : String(err)}; see configdrived --help\n`);
+    return EXIT.USAGE;
+  }
+  if (values.help) {
+    process.stdout.write(HELP);
+    return EXIT.OK;
+  }
+  if (values.version) {
+    process.stdout.write(`configdrived ${AGENT_VERSION}\n`);
+    return EXIT.OK;
+  }
+  const flags: Record<string, unknown> = {};
+  if (values.socket !== undefined) flags['socket'] = values.socket;
+  if (values.uri !== undefined) flags['uri'] = values.uri;
+  if (values['state-dir'] !== undefined) flags['stateDir'] = values['state-dir'];
+  if (values['log-level'] !== undefined) flags['logLevel'] = values['log-level'];
+  let loaded;
+  try {
+    loaded = await loadConfig(values.config, flags);
+  } catch (err) {
+    const e = toAgentError(err);
+    process.stderr.write(`configdrived: ${e.message}\n`);
+    for (const p of e.problems.slice(1)) process.stderr.write(`  ${formatProblem(p)}\n`);
+    return EXIT.CONFIG;
+  }
+  if (values['print-config']) {
+    process.stdout.write(printConfig(loaded.config, loaded.sources));
+    return EXIT.OK;
+  }
+  if (isInProcessUri(loaded.config.uri) && !forkSafeDescriptors() && process.env['CONFIGDRIVED_RELAUNCHED'] === undefined) return relaunchWithGuard();
+  return run(loaded.config, values.config);
+}
+
+async function run(config: Config, configFile: string): Promise<number> {
+  const log = createLogger({ level: config.logLevel });
+  let hv: Hypervisor | undefined;
+  try {
+    const started = performance.now();
+    const embedRoot = /^qemu:\/\/\/embed\?root=(.+)$/.exec(config.uri)?.[1];
+    if (embedRoot !== undefined) await prepareEmbedRoot(decodeURI(embedRoot));
+    await mkdir(config.stateDir, { recursive: true, mode: 0o750 });
+    const store = new PayloadStore({ dir: config.stateDir, ...(config.isoGroup === '' ? {} : { imageGid: await groupId(config.isoGroup) }) });
+    await store.init();
+    hv = await Hypervisor.open(config.uri);
+    const report = await recover(hv, store);
+    log.info('recovered state', { tempFiles: report.tempFiles.length, finished: report.finished.length, rolledBack: report.rolledBack.length, vanished: report.vanished.length, orphanImages: report.orphanImages.length });
+    const holder: { server?: RpcServer } = {};
+    const service = new VmService({
+      hv,
+      store,
+      writer: createIsoWriter(config.isoWriter),
+      notify: (method, params) => holder.server?.notify(method, params),
+      warn: (m) => log.warning(m),
+    });
+    const server = new RpcServer(createHandler(service, hv, log, config.isoWriter), config, log);
+    holder.server = server;
+    const activated = process.env['LISTEN_PID'] === String(process.pid) && process.env['LISTEN_FDS'] === '1';
+    await server.listen(activated ? { fd: 3 } : { path: config.socket, mode: config.socketMode, ...(config.socketGroup === '' ? {} : { gid: await groupId(config.socketGroup) }) });
+    await notifySystemd('READY=1');
+    log.info('ready', { socket: activated ? 'systemd (fd 3)' : config.socket, uri: config.uri, stateDir: config.stateDir, ms: (performance.now() - started).toFixed(0), version: AGENT_VERSION });
+
+    // `on`, not `once`: a second SIGTERM during the drain must not kill us half-way.
+    const stopped = new Promise<string>((resolve) => {
+      process.on('SIGTERM', () => resolve('SIGTERM'));
+      process.on('SIGINT', () => resolve('SIGINT'));
+    });
+    process.on('SIGHUP', () => {
+      void loadConfig(configFile, {})
+        .then(({ config: next }) => {
+          log.level = next.logLevel;
+          Object.assign(server.limits, { maxFrameBytes: next.maxFrameBytes, idleTimeoutMs: next.idleTimeoutMs, maxConnections: next.maxConnections, maxInFlight: next.maxInFlight, allowedUids: next.allowedUids, allowedGids: next.allowedGids });
+          log.info('configuration reloaded', { logLevel: next.logLevel });
+        })
+        .catch((err: unknown) => log.error('reload failed; keeping the running configuration', { error: toAgentError(err).message }));
+    });
+    const signal = await stopped;
+    log.info('stopping', { signal, drainMs: config.drainTimeoutMs });
+    await notifySystemd('STOPPING=1');
+    await server.close(config.drainTimeoutMs);
+    await hv.close();
+    log.info('stopped');
+    return EXIT.OK;
+  } catch (err) {
+    const e = toAgentError(err);
+    log.error('cannot run', { code: e.code, error: e.message });
+    await hv?.close().catch(() => undefined);
+    return e instanceof AgentError && e.code === 'CONFIG_INVALID' ? EXIT.CONFIG : EXIT.FAILED;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));
+// Worker threads and the socket are closed by now; leave even if a library left a timer.
+setTimeout(() => process.exit(), 100).unref();

@@ -1,0 +1,106 @@
+/**
+ * The closed set of things a client may ask, with their parameter schemas. A request
+ * becomes an Action here or fails with INVALID_PARAMS listing every bad field by path;
+ * nothing past this module sees raw JSON-RPC parameters. Schemas are checked by Ajv
+ * (JSON Schema, well kept, fast, precise error paths).
+ */
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { AgentError, invalid, type Problem } from '../errors.js';
+
+export type Source =
+  | { readonly kind: 'initialization'; readonly document: string | object; readonly format?: 'xml' | 'json' | 'yaml' }
+  | { readonly kind: 'files'; readonly files: ReadonlyMap<string, Uint8Array> };
+
+export type Action =
+  | { readonly method: 'Host.getCapabilities' }
+  | { readonly method: 'Payload.build'; readonly source: Source; readonly domain?: string }
+  | { readonly method: 'Payload.attach'; readonly domain: string; readonly source: Source }
+  | { readonly method: 'VM.start'; readonly domain: string; readonly source: Source }
+  | { readonly method: 'Payload.detach'; readonly domain: string }
+  | { readonly method: 'Payload.get'; readonly domain: string }
+  | { readonly method: 'Payload.list' };
+
+export type Method = Action['method'];
+
+const domain = { type: 'string', minLength: 1, maxLength: 256, pattern: '^[^\\u0000-\\u001f/]+$' };
+const source = {
+  initialization: { anyOf: [{ type: 'string', minLength: 1 }, { type: 'object' }] },
+  format: { enum: ['xml', 'json', 'yaml'] },
+  // VDSM's raw payload: {volId, file: {relative path: base64 content}}
+  files: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['file'],
+    properties: { volId: { type: 'string', maxLength: 32 }, file: { type: 'object', maxProperties: 1024, additionalProperties: { type: 'string' } } },
+  },
+};
+
+function object(properties: Record<string, unknown>, required: string[]): object {
+  return { type: 'object', additionalProperties: false, properties, required };
+}
+
+const SCHEMAS: Record<Method, object> = {
+  'Host.getCapabilities': object({}, []),
+  'Payload.build': object({ ...source, domain }, []),
+  'Payload.attach': object({ ...source, domain }, ['domain']),
+  'VM.start': object({ ...source, domain }, ['domain']),
+  'Payload.detach': object({ domain }, ['domain']),
+  'Payload.get': object({ domain }, ['domain']),
+  'Payload.list': object({}, []),
+};
+
+export const METHODS = Object.keys(SCHEMAS) as Method[];
+
+const ajv = new Ajv({ allErrors: true, strict: true });
+const validators = new Map<Method, ValidateFunction>(METHODS.map((m) => [m, ajv.compile(SCHEMAS[m])]));
+
+function problemOf(e: ErrorObject): Problem {
+  const base = `params${e.instancePath.replace(/\//g, '.')}`;
+  if (e.keyword === 'additionalProperties') return { path: `${base}.${String((e.params as { additionalProperty: string }).additionalProperty)}`, message: 'is not a known field' };
+  if (e.keyword === 'required') return { path: `${base}.${String((e.params as { missingProperty: string }).missingProperty)}`, message: 'is required' };
+  return { path: base, message: e.message ?? 'is invalid' };
+}
+
+function sourceOf(p: Record<string, unknown>, method: string): Source {
+  const has = (k: string) => Object.hasOwn(p, k);
+  if (has('initialization') === has('files')) {
+    throw invalid('INVALID_PARAMS', `${method} needs its payload`, [{ path: 'params', message: 'needs exactly one of initialization or files' }]);
+  }
+  if (has('files')) {
+    const files = new Map<string, Uint8Array>();
+    const problems: Problem[] = [];
+    for (const [path, b64] of Object.entries((p['files'] as { file: Record<string, string> }).file)) {
+      if (!/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(b64)) problems.push({ path: `params.files.file[${JSON.stringify(path)}]`, message: 'is not valid base64' });
+      else files.set(path, new Uint8Array(Buffer.from(b64, 'base64')));
+    }
+    if (problems.length > 0) throw invalid('INVALID_PARAMS', `${method} has an invalid file map`, problems);
+    return { kind: 'files', files };
+  }
+  const format = p['format'] as 'xml' | 'json' | 'yaml' | undefined;
+  return { kind: 'initialization', document: p['initialization'] as string | object, ...(format === undefined ? {} : { format }) };
+}
+
+/** A JSON-RPC method and params as a typed Action, or AgentError INVALID_PARAMS / METHOD_NOT_FOUND. */
+export function parseAction(method: string, params: unknown): Action {
+  const validate = validators.get(method as Method);
+  if (validate === undefined) throw new AgentError('METHOD_NOT_FOUND', `no method ${JSON.stringify(method.slice(0, 64))}; methods are ${METHODS.join(', ')}`);
+  const p = params ?? {};
+  if (!validate(p)) throw invalid('INVALID_PARAMS', `invalid parameters for ${method}`, (validate.errors ?? []).map(problemOf));
+  const fields = p as Record<string, unknown>;
+  const m = method as Method;
+  switch (m) {
+    case 'Host.getCapabilities':
+    case 'Payload.list':
+      return { method: m };
+    case 'Payload.detach':
+    case 'Payload.get':
+      return { method: m, domain: fields['domain'] as string };
+    case 'Payload.build': {
+      const d = fields['domain'] as string | undefined;
+      return { method: m, source: sourceOf(fields, m), ...(d === undefined ? {} : { domain: d }) };
+    }
+    case 'Payload.attach':
+    case 'VM.start':
+      return { method: m, domain: fields['domain'] as string, source: sourceOf(fields, m) };
+  }
+}
