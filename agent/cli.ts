@@ -4,11 +4,12 @@
  */
 import { AgentError, formatProblem } from '../src/errors.js';
 import { buildCommand } from './commands/build.js';
+import { clientCommands } from './commands/client.js';
 import { EXIT, UsageError, type Command, type Io } from './commands/command.js';
 import { inspectCommand } from './commands/inspect.js';
 import { packCommand } from './commands/pack.js';
 
-const commands: readonly Command[] = [buildCommand, packCommand, inspectCommand];
+const commands: readonly Command[] = [buildCommand, packCommand, inspectCommand, ...clientCommands];
 
 function mainHelp(): string {
   const width = Math.max(...commands.map((c) => c.name.length), 0);

@@ -1,0 +1,145 @@
+/**
+ * The `configdrive` commands that talk to configdrived: caps, list, get, watch, start,
+ * attach, detach. Human output by default, --json for scripts; the daemon's error code
+ * ends the one-line message on stderr.
+ */
+import { readFile } from 'node:fs/promises';
+import { buffer } from 'node:stream/consumers';
+import { AgentError } from '../../src/errors.js';
+import { detectFormat } from '../../src/initialization/index.js';
+import { RpcClient } from '../../src/rpc/client.js';
+import { EXIT, UsageError, parseCommandLine, type Command, type Io } from './command.js';
+
+export const DEFAULT_SOCKET = '/run/configdrived/configdrived.sock';
+
+const COMMON = `
+Options:
+      --socket PATH   the daemon's socket (default ${DEFAULT_SOCKET}, or $CONFIGDRIVE_SOCKET)
+      --json          print the daemon's answer as JSON
+  -h, --help          this text
+
+Exit status: 0 done, 1 the daemon reported an error (its code ends the message), 2 wrong command line.
+`;
+
+async function connect(socket: string | undefined): Promise<RpcClient> {
+  return RpcClient.connect(socket ?? process.env['CONFIGDRIVE_SOCKET'] ?? DEFAULT_SOCKET);
+}
+
+async function readSource(input: string, io: Io): Promise<Record<string, unknown>> {
+  let bytes: Buffer;
+  try {
+    bytes = input === '-' ? await buffer(io.stdin) : await readFile(input);
+  } catch (err) {
+    throw new AgentError('IO_ERROR', `cannot read ${input}: ${String((err as NodeJS.ErrnoException).code ?? err)}`);
+  }
+  const text = bytes.toString('utf8');
+  return { initialization: text, format: detectFormat(text, input === '-' ? undefined : input) };
+}
+
+function print(io: Io, json: boolean, value: unknown, human: (v: never) => string): void {
+  io.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : human(value as never));
+}
+
+interface AttachView {
+  domain: { name: string; uuid: string };
+  changed: boolean;
+  device: { target: string; bus: string };
+  path: string;
+  sha256: string;
+  size: number;
+  label: string;
+  instanceId: string;
+  verified: { liveSource: boolean; label: string; files: number };
+  warnings: string[];
+}
+
+function attachText(v: AttachView): string {
+  return [
+    `domain       ${v.domain.name} (${v.domain.uuid})`,
+    `drive        ${v.device.bus} ${v.device.target} <- ${v.path}${v.changed ? '' : ' (unchanged)'}`,
+    `image        ${String(v.size)} bytes, label ${v.label}, sha256 ${v.sha256}`,
+    `instance-id  ${v.instanceId}`,
+    `verified     label ${v.verified.label}, ${String(v.verified.files)} files read back from disk${v.verified.liveSource ? ', live XML shows the drive' : ''}`,
+    ...v.warnings.map((w) => `warning      ${w}`),
+    '',
+  ].join('\n');
+}
+
+function domainCommand(name: 'start' | 'attach', method: 'VM.start' | 'Payload.attach', summary: string, detail: string): Command {
+  return {
+    name,
+    summary,
+    help: `Usage: configdrive ${name} DOMAIN INPUT [--socket PATH] [--json]\n\n${detail}\nDOMAIN is a name or UUID; INPUT an initialization file (.xml, .json, .yaml) or - for stdin.\n${COMMON}`,
+    async run(argv, io) {
+      const { values, positionals } = parseCommandLine(argv, { socket: { type: 'string' }, json: { type: 'boolean', default: false } });
+      if (positionals.length !== 2) throw new UsageError('expected DOMAIN and INPUT');
+      const source = await readSource(positionals[1]!, io);
+      const client = await connect(values.socket);
+      try {
+        print(io, values.json, await client.call(method, { domain: positionals[0]!, ...source }), attachText);
+      } finally {
+        client.close();
+      }
+      return EXIT.OK;
+    },
+  };
+}
+
+function simpleCommand(name: string, method: string, summary: string, usage: string, withDomain: boolean, human: (v: never) => string): Command {
+  return {
+    name,
+    summary,
+    help: `Usage: configdrive ${name}${usage} [--socket PATH] [--json]\n\n${summary}.\n${COMMON}`,
+    async run(argv, io) {
+      const { values, positionals } = parseCommandLine(argv, { socket: { type: 'string' }, json: { type: 'boolean', default: false } });
+      if (positionals.length !== (withDomain ? 1 : 0)) throw new UsageError(withDomain ? 'expected exactly one DOMAIN' : 'takes no arguments');
+      const client = await connect(values.socket);
+      try {
+        print(io, values.json, await client.call(method, withDomain ? { domain: positionals[0]! } : {}), human);
+      } finally {
+        client.close();
+      }
+      return EXIT.OK;
+    },
+  };
+}
+
+interface PayloadEntry {
+  domain: { name: string; uuid: string };
+  payload: { path: string; target: string; bus: string; instanceId: string; attachedAt: string } | null;
+  pending: boolean;
+}
+
+const payloadLine = (e: PayloadEntry) =>
+  `${e.domain.name.padEnd(24)} ${e.payload === null ? '-' : `${e.payload.bus} ${e.payload.target}`.padEnd(10)} ${e.payload?.instanceId ?? '-'}${e.pending ? ' (change pending)' : ''}\n`;
+
+export const clientCommands: readonly Command[] = [
+  simpleCommand('caps', 'Host.getCapabilities', "show the daemon's version, libvirt's, and what it can build", '', false, (v: { agent: { version: string }; libvirt: { library: string; hypervisor: string; uri: string }; isoWriter: string }) =>
+    `configdrive-agent ${v.agent.version}\nlibvirt ${v.libvirt.library}, hypervisor ${v.libvirt.hypervisor}, ${v.libvirt.uri}\nISO writer ${v.isoWriter}\n`),
+  simpleCommand('list', 'Payload.list', 'list the domains that have a drive from this agent', '', false, (v: PayloadEntry[]) => (v.length === 0 ? 'no drives\n' : v.map(payloadLine).join(''))),
+  simpleCommand('get', 'Payload.get', "show a domain's drive from this agent", ' DOMAIN', true, (v: PayloadEntry) =>
+    v.payload === null ? `${v.domain.name}: no drive from this agent\n` : `${payloadLine(v)}path ${v.payload.path}\nattached ${v.payload.attachedAt}\n`),
+  domainCommand('start', 'VM.start', 'start a shut-off domain with a config drive (build, attach, verify, resume)', 'Builds the drive, puts it in the persistent definition, starts the domain paused,\nverifies what QEMU has, and resumes it. On any failure the domain is left as it was.'),
+  domainCommand('attach', 'Payload.attach', "put a config drive in front of a domain without starting it", 'Shut off: the drive goes into the definition. Running: the media of the agent\'s\nCD-ROM is changed (a new instance-id makes cloud-init run again).'),
+  simpleCommand('detach', 'Payload.detach', "remove the agent's drive from a domain and delete its image", ' DOMAIN', true, (v: { domain: { name: string }; removed: { path: string } | null }) =>
+    `${v.domain.name}: removed ${v.removed?.path ?? 'the drive'}\n`),
+  {
+    name: 'watch',
+    summary: 'print notifications (drives attached and removed) as they happen',
+    help: `Usage: configdrive watch [--socket PATH] [--json]\n\nPrints one line per notification until interrupted.\n${COMMON}`,
+    async run(argv: readonly string[], io: Io): Promise<number> {
+      const { values, positionals } = parseCommandLine(argv, { socket: { type: 'string' }, json: { type: 'boolean', default: false } });
+      if (positionals.length !== 0) throw new UsageError('takes no arguments');
+      const client = await connect(values.socket);
+      client.onNotification((method, params) => {
+        io.stdout.write(values.json ? `${JSON.stringify({ method, params })}\n` : `${new Date().toISOString()} ${method} ${JSON.stringify(params)}\n`);
+      });
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      client.close();
+      return EXIT.OK;
+    },
+  },
+];
