@@ -112,7 +112,13 @@ export class RpcServer {
     }
     this.sockets.add(socket);
     const framer = new LineFramer(this.limits.maxFrameBytes);
+    const busy = { requests: 0 };
+    // Idle means: nothing arrived and nothing is being worked on for this connection.
     socket.setTimeout(this.limits.idleTimeoutMs, () => {
+      if (busy.requests > 0) {
+        socket.setTimeout(this.limits.idleTimeoutMs);
+        return;
+      }
       reply(null, { error: errorObject(new AgentError('INVALID_REQUEST', `no complete request for ${String(this.limits.idleTimeoutMs)} ms; closing`)) });
       socket.end();
     });
@@ -122,7 +128,8 @@ export class RpcServer {
           reply(null, { error: errorObject(new AgentError('INVALID_REQUEST', `request line over the ${String(this.limits.maxFrameBytes)}-byte limit`)) });
           continue;
         }
-        void this.handle(event.text, peer, reply);
+        busy.requests++;
+        void this.handle(event.text, peer, reply).finally(() => busy.requests--);
       }
     });
     socket.on('error', () => socket.destroy());
