@@ -38,6 +38,12 @@ export interface HypervisorOptions {
   readonly workers?: number;
 }
 
+/**
+ * libvirt 9.0 keeps one embedded QEMU driver per process: a second root, even after the
+ * first connection closed, crashes it. The first root opened is the only one allowed.
+ */
+let embeddedRoot: string | undefined;
+
 export class Hypervisor implements DomainControl {
   private nextId = 1;
   private closed = false;
@@ -51,6 +57,16 @@ export class Hypervisor implements DomainControl {
   /** Starts the event loop, then the call workers, each opening its connection. */
   static async open(uri: string, options: HypervisorOptions = {}): Promise<Hypervisor> {
     if (isInProcessUri(uri) && !forkSafeDescriptors()) throw new AgentError('HOST_SETUP', FORK_GUARD_HINT);
+    if (isInProcessUri(uri)) {
+      if (embeddedRoot !== undefined && embeddedRoot !== uri) {
+        throw new AgentError('HOST_SETUP', `this process already runs the embedded driver for ${embeddedRoot}; libvirt allows one embedded root per process`);
+      }
+      embeddedRoot = uri;
+    }
+    // libvirt logs warnings (e.g. "tainted: high-privileges" for every root-run guest)
+    // to stderr; keep its own log to errors unless the operator set one. Read by
+    // virInitialize in the worker, from the process environment.
+    process.env['LIBVIRT_LOG_OUTPUTS'] ??= '3:stderr';
     const stopBuffer = new SharedArrayBuffer(4);
     const eventWorker = new Worker(WORKER, { workerData: { role: 'events', stop: stopBuffer } });
     await new Promise<void>((resolve, reject) => {

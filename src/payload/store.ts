@@ -10,7 +10,7 @@
  * the steps leaves a `pending` entry that recovery (src/vm/recover.ts) resolves by
  * looking at what libvirt actually has. Records never hold file contents or secrets.
  */
-import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AgentError } from '../errors.js';
 import { TEMP_PREFIX, writeFileAtomic } from './atomic-write.js';
@@ -61,18 +61,40 @@ export interface StoreOptions {
   readonly imageGid?: number;
 }
 
+/** Images built for no domain (Payload.build) kept at most; the oldest go first. */
+export const MAX_BUILDS = 256;
+
 export class PayloadStore {
   readonly imagesDir: string;
   readonly domainsDir: string;
+  readonly buildsDir: string;
 
   constructor(private readonly options: StoreOptions) {
     this.imagesDir = join(options.dir, 'images');
     this.domainsDir = join(options.dir, 'domains');
+    this.buildsDir = join(options.dir, 'builds');
   }
 
   async init(): Promise<void> {
     await mkdir(this.imagesDir, { recursive: true, mode: 0o750 });
     await mkdir(this.domainsDir, { recursive: true, mode: 0o700 });
+    await mkdir(this.buildsDir, { recursive: true, mode: 0o750 });
+  }
+
+  /**
+   * An image built for no domain, named by its content; the directory is pruned to
+   * MAX_BUILDS so repeated builds cannot fill the disk.
+   */
+  async putBuild(bytes: Uint8Array, sha256: string): Promise<string> {
+    const path = join(this.buildsDir, `${sha256}.iso`);
+    await writeFileAtomic(path, bytes, 0o640, this.options.imageGid);
+    const names = (await readdir(this.buildsDir)).filter((n) => n.endsWith('.iso') && !n.startsWith(TEMP_PREFIX));
+    if (names.length > MAX_BUILDS) {
+      const aged = await Promise.all(names.map(async (n) => ({ n, t: (await stat(join(this.buildsDir, n))).mtimeMs })));
+      aged.sort((a, b) => a.t - b.t);
+      for (const { n } of aged.slice(0, names.length - MAX_BUILDS)) await unlink(join(this.buildsDir, n)).catch(() => undefined);
+    }
+    return path;
   }
 
   imagePath(uuid: string, sha256: string): string {
@@ -141,7 +163,7 @@ export class PayloadStore {
   /** Temp files of writes that a crash interrupted; nobody can be using them. */
   async removeTempFiles(): Promise<string[]> {
     const removed: string[] = [];
-    for (const dir of [this.imagesDir, this.domainsDir]) {
+    for (const dir of [this.imagesDir, this.domainsDir, this.buildsDir]) {
       for (const name of await readdir(dir)) {
         if (!name.startsWith(TEMP_PREFIX)) continue;
         await unlink(join(dir, name)).catch(() => undefined);

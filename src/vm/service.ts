@@ -170,7 +170,7 @@ export class VmService {
     const image = isRaw(input)
       ? await this.build(input, { desc: { uuid: facts.uuid, name: '', machine: '', macs: [], disks: [], controllers: [] }, present: false })
       : await buildDriveImage(input, facts, { writer: this.deps.writer, label: this.label });
-    const path = await store.putImage(facts.uuid, image.bytes, image.sha256);
+    const path = domain === undefined ? await store.putBuild(image.bytes, image.sha256) : await store.putImage(facts.uuid, image.bytes, image.sha256);
     await this.verifyOnDisk(path, image);
     return { path, image };
   }

@@ -12,25 +12,44 @@ import { Hypervisor } from '../../src/libvirt/hypervisor.js';
 export interface EmbeddedLibvirt {
   readonly hv: Hypervisor;
   readonly root: string;
+  /** Destroys and undefines the domains this caller defined; the connection stays. */
   close(): Promise<void>;
 }
 
-export async function openEmbedded(prefix: string): Promise<EmbeddedLibvirt> {
-  const root = mkdtempSync(join(tmpdir(), `${prefix}-`));
-  const hv = await Hypervisor.open(await prepareEmbedRoot(root));
+/**
+ * libvirt runs one embedded QEMU driver per process (opening a second root after closing
+ * the first crashes libvirt 9.0), so every test file in this process shares one root and
+ * one connection, closed after the whole run; each file cleans up its own domains.
+ */
+let shared: Promise<{ hv: Hypervisor; root: string }> | undefined;
+
+export async function openEmbedded(): Promise<EmbeddedLibvirt> {
+  shared ??= (async () => {
+    const root = mkdtempSync(join(tmpdir(), 'embed-'));
+    return { hv: await Hypervisor.open(await prepareEmbedRoot(root)), root };
+  })();
+  const { hv, root } = await shared;
+  const existing = new Set((await hv.listDomains()).map((d) => d.uuid));
   return {
     hv,
     root,
     async close() {
       for (const d of await hv.listDomains().catch(() => [])) {
+        if (existing.has(d.uuid)) continue;
         await hv.destroy(d).catch(() => undefined);
         await hv.undefine(d).catch(() => undefined);
       }
-      await hv.close();
-      rmSync(root, { recursive: true, force: true });
     },
   };
 }
+
+// A root-level hook: runs once, after every test file of the run.
+after(async () => {
+  if (shared === undefined) return;
+  const { hv, root } = await shared.catch(() => ({ hv: undefined, root: undefined }));
+  await hv?.close();
+  if (root !== undefined) rmSync(root, { recursive: true, force: true });
+});
 
 export interface TestDomain {
   readonly name: string;

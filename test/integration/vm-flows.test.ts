@@ -31,7 +31,7 @@ describe('VM flows on real libvirt and QEMU (qemu:///embed)', function () {
   const warnings: string[] = [];
 
   before(async () => {
-    lv = await openEmbedded('vm-flows');
+    lv = await openEmbedded();
     stateDir = mkdtempSync(join(tmpdir(), 'vm-flows-state-'));
     store = new PayloadStore({ dir: stateDir });
     await store.init();

@@ -17,15 +17,19 @@ const URI = 'https://configdrive-agent.dev/xmlns/test/1';
 describe('libvirt bindings (koffi, qemu:///embed)', function () {
   this.timeout(120_000);
   let lv: EmbeddedLibvirt;
-  before(async () => (lv = await openEmbedded('hv')));
+  before(async () => (lv = await openEmbedded()));
   after(async () => (lv as EmbeddedLibvirt | undefined)?.close());
 
-  it('reports the library and QEMU versions and an empty domain list', async () => {
+  it('reports the library and QEMU versions and lists domains with uuid and name', async () => {
     const v = await lv.hv.versions();
     assert.match(v.library, /^9\.\d+\.\d+$/);
     assert.match(v.hypervisor, /^\d+\.\d+\.\d+$/);
     assert.ok(v.uri.startsWith('qemu:///embed'));
-    assert.deepEqual(await lv.hv.listDomains(), []);
+    const ref = await lv.hv.define(domainXml({ name: 'listed-vm' }));
+    const listed = await lv.hv.listDomains();
+    assert.deepEqual(listed.find((d) => d.name === 'listed-vm'), ref);
+    assert.match(ref.uuid, /^[0-9a-f-]{36}$/);
+    await lv.hv.undefine(ref);
   });
 
   it("carries libvirt's own code, domain and message for errors raised on worker threads", async () => {
