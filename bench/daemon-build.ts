@@ -63,7 +63,7 @@ try {
       rows.push([label, String(clients), (latencies.length / SECONDS).toFixed(0), formatMs(s.median), formatMs(s.p99)]);
     }
   }
-  console.log(`node ${process.version}, ${new Date().toISOString()}, ${String(SECONDS)} s per row; each build is written (fsync) and read back\n`);
+  console.log(`node ${process.version}, ${new Date().toISOString()}, ${String(SECONDS)} s per row; each build is stored (not fsynced: a build is a cache) and read back\n`);
   console.log(table(['input', 'clients', 'builds/s', 'p50', 'p99'], rows));
   console.log(`\ndaemon RSS: ${idle.toFixed(0)} MiB idle, ${peak.toFixed(0)} MiB peak under load`);
 } finally {

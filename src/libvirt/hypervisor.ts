@@ -34,7 +34,7 @@ interface CallWorker {
 }
 
 export interface HypervisorOptions {
-  /** Threads making libvirt calls; each holds one connection. */
+  /** Threads making libvirt calls; each holds one connection (default 2: calls mostly wait on QEMU). */
   readonly workers?: number;
 }
 
@@ -74,7 +74,7 @@ export class Hypervisor implements DomainControl {
       eventWorker.once('error', reject);
     });
     const pool: CallWorker[] = [];
-    for (let i = 0; i < (options.workers ?? 4); i++) {
+    for (let i = 0; i < (options.workers ?? 2); i++) {
       const worker = new Worker(WORKER, { workerData: { role: 'calls', uri } });
       const entry: CallWorker = { worker, pending: new Map() };
       worker.on('message', (r: Response) => {

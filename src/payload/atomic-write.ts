@@ -11,8 +11,12 @@ import { AgentError } from '../errors.js';
 /** Temp files start with this, so a start-up sweep can find and remove leftovers. */
 export const TEMP_PREFIX = '.configdrive-tmp-';
 
-/** `gid`, when given, is set before the rename: QEMU must never see the file with the wrong group. */
-export async function writeFileAtomic(path: string, data: Uint8Array, mode = 0o640, gid?: number): Promise<void> {
+/**
+ * `gid`, when given, is set before the rename: QEMU must never see the file with the wrong
+ * group. `durable: false` skips the fsyncs for files that may be lost in a crash (a cache):
+ * readers still never see a partial file.
+ */
+export async function writeFileAtomic(path: string, data: Uint8Array, mode = 0o640, gid?: number, durable = true): Promise<void> {
   const dir = dirname(path);
   const temp = join(dir, `${TEMP_PREFIX}${randomBytes(6).toString('hex')}-${basename(path)}`);
   try {
@@ -23,7 +27,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array, mode = 0o6
       // open() applies the umask; the mode is part of the contract (0640 for ISOs).
       await handle.chmod(mode);
       if (gid !== undefined) await handle.chown(-1, gid);
-      await handle.sync();
+      if (durable) await handle.sync();
     } finally {
       await handle.close();
     }
@@ -33,7 +37,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array, mode = 0o6
     const code = (err as NodeJS.ErrnoException).code ?? 'unknown';
     throw new AgentError('IO_ERROR', `Cannot write "${path}": ${code}`, { cause: err, details: { errno: code } });
   }
-  await syncDirectory(dir);
+  if (durable) await syncDirectory(dir);
 }
 
 async function syncDirectory(dir: string): Promise<void> {

@@ -68,6 +68,7 @@ export class PayloadStore {
   readonly imagesDir: string;
   readonly domainsDir: string;
   readonly buildsDir: string;
+  private buildsSincePrune = 0;
 
   constructor(private readonly options: StoreOptions) {
     this.imagesDir = join(options.dir, 'images');
@@ -87,12 +88,19 @@ export class PayloadStore {
    */
   async putBuild(bytes: Uint8Array, sha256: string): Promise<string> {
     const path = join(this.buildsDir, `${sha256}.iso`);
-    await writeFileAtomic(path, bytes, 0o640, this.options.imageGid);
+    // A build is a cache entry nothing refers to: no fsync; a crash may lose it, never half of it.
+    await writeFileAtomic(path, bytes, 0o640, this.options.imageGid, false);
+    // Pruning lists the directory, so it runs once per MAX_BUILDS / 8 builds, not every time.
+    if (++this.buildsSincePrune < MAX_BUILDS / 8) return path;
+    this.buildsSincePrune = 0;
     const names = (await readdir(this.buildsDir)).filter((n) => n.endsWith('.iso') && !n.startsWith(TEMP_PREFIX));
     if (names.length > MAX_BUILDS) {
-      const aged = await Promise.all(names.map(async (n) => ({ n, t: (await stat(join(this.buildsDir, n))).mtimeMs })));
+      // Concurrent builds prune concurrently: a file another prune removed is simply gone.
+      const aged = await Promise.all(names.map(async (n) => ({ n, t: await stat(join(this.buildsDir, n)).then((s) => s.mtimeMs, () => Infinity) })));
       aged.sort((a, b) => a.t - b.t);
-      for (const { n } of aged.slice(0, names.length - MAX_BUILDS)) await unlink(join(this.buildsDir, n)).catch(() => undefined);
+      for (const { n } of aged.slice(0, names.length - MAX_BUILDS)) {
+        if (join(this.buildsDir, n) !== path) await unlink(join(this.buildsDir, n)).catch(() => undefined);
+      }
     }
     return path;
   }
