@@ -387,3 +387,22 @@ export function writeIsoImage(tree: IsoTree, options: IsoWriteOptions = {}): Uin
   for (const f of l.files) out.set(f.node.content, f.lba * SECTOR);
   return out;
 }
+
+/**
+ * Streams an image into an open file: the metadata, then each file's bytes padded to its
+ * sector, in order, without holding the whole image in memory. Returns the bytes written.
+ */
+export async function writeIsoImageToFile(tree: IsoTree, handle: { write(data: Uint8Array): Promise<unknown> }, options: IsoWriteOptions = {}): Promise<number> {
+  const plan = planImage(tree, options);
+  await handle.write(plan.head);
+  let at = plan.head.length;
+  for (const f of plan.files) {
+    const start = f.lba * SECTOR;
+    if (start > at) await handle.write(new Uint8Array(start - at));
+    await handle.write(f.node.content);
+    at = start + f.node.content.length;
+  }
+  const end = plan.totalSectors * SECTOR;
+  if (end > at) await handle.write(new Uint8Array(end - at));
+  return end;
+}

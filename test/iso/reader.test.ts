@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { AgentError } from '../../src/errors.js';
-import { readIsoFile, readIsoImage, writeIsoImage, writeWithGenisoimage } from '../../src/iso/index.js';
+import { readIsoFile, readIsoImage, writeIsoImage, writeIsoImageToFile, writeWithGenisoimage } from '../../src/iso/index.js';
+import { open } from 'node:fs/promises';
 import { run } from '../helpers/tools.js';
 
 const enc = new TextEncoder();
@@ -67,6 +68,17 @@ describe('iso reader', () => {
     const image = readIsoImage(writeIsoImage({ files: DRIVE }), { names: 'iso9660' });
     assert.equal(image.names, 'iso9660');
     assert.ok(image.files.has('OPENSTAC/LATEST/META_DAT.JSO'));
+  });
+
+  it('streams to a file exactly the bytes it builds in memory', async () => {
+    const t = new Date('2026-01-01T00:00:00Z');
+    const path = join(dir, 'streamed.iso');
+    const handle = await open(path, 'w');
+    const written = await writeIsoImageToFile({ files: DRIVE, directories: ['empty'] }, { write: (b) => handle.write(b) }, { timestamp: t });
+    await handle.close();
+    const memory = writeIsoImage({ files: DRIVE, directories: ['empty'] }, { timestamp: t });
+    assert.equal(written, memory.length);
+    assert.equal(Buffer.compare(readFileSync(path), memory), 0);
   });
 
   it('gives the same bytes for the same tree and timestamp', () => {
