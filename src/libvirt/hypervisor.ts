@@ -64,9 +64,9 @@ export class Hypervisor implements DomainControl {
       embeddedRoot = uri;
     }
     // libvirt logs warnings (e.g. "tainted: high-privileges" for every root-run guest)
-    // to stderr; keep its own log to errors unless the operator set one. Read by
+    // to stderr; keep its own log to errors (libvirt's level 4) unless the operator set one. Read by
     // virInitialize in the worker, from the process environment.
-    process.env['LIBVIRT_LOG_OUTPUTS'] ??= '3:stderr';
+    process.env['LIBVIRT_LOG_OUTPUTS'] ??= '4:stderr';
     const stopBuffer = new SharedArrayBuffer(4);
     const eventWorker = new Worker(WORKER, { workerData: { role: 'events', stop: stopBuffer } });
     await new Promise<void>((resolve, reject) => {

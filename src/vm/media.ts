@@ -18,8 +18,11 @@ export interface OurDrive {
 /** The domain as libvirt has it for `flags` (live or config), and our record in it. */
 export async function readOurDrive(hv: DomainControl, dom: DomainRef, live: boolean): Promise<OurDrive> {
   const flags: AffectFlags = live ? { live: true } : { config: true };
-  const desc = describeDomain(await hv.getXml(dom, { inactive: !live }));
-  const xml = await hv.getMetadata(dom, METADATA_URI, flags);
+  const domainXml = await hv.getXml(dom, { inactive: !live });
+  const desc = describeDomain(domainXml);
+  // Asking libvirt for metadata that is not there makes it log an error; the domain XML
+  // already says whether our namespace is present.
+  const xml = domainXml.includes(METADATA_URI) ? await hv.getMetadata(dom, METADATA_URI, flags) : null;
   if (xml === null) return { desc, present: false };
   const record = parseRecord(xml);
   const disk = findDisk(desc, record.target);

@@ -35,7 +35,9 @@ function xmlOf(d: FakeDomain, side: Side): string {
     .join('');
   const nics = d.macs.map((m) => `<interface type='user'><mac address='${m}'/></interface>`).join('');
   const controllers = d.controllers.map((c) => `<controller type='${c.type}'${c.model === undefined ? '' : ` model='${c.model}'`}/>`).join('');
-  return `<domain type='qemu'><name>${d.ref.name}</name><uuid>${d.ref.uuid}</uuid><os><type machine='${d.machine}'>hvm</type></os><devices>${disks}${controllers}${nics}</devices></domain>`;
+  // libvirt shows metadata elements in the domain XML under their namespace prefix.
+  const metadata = [...side.metadata].map(([uri, xml]) => xml.replace(/^<(\w+)/, `<cd:$1 xmlns:cd="${uri}"`)).join('');
+  return `<domain type='qemu'><name>${d.ref.name}</name><uuid>${d.ref.uuid}</uuid><metadata>${metadata}</metadata><os><type machine='${d.machine}'>hvm</type></os><devices>${disks}${controllers}${nics}</devices></domain>`;
 }
 
 function parseDisk(xml: string): DiskInfo {
