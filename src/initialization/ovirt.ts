@@ -195,30 +195,39 @@ function ipFields(doc: Doc, value: unknown, path: string): IpFields | undefined 
   return out;
 }
 
-export function ipv4Config(doc: Doc, protocol: string | undefined, ip: unknown, path: string, protocolKey: string, ipKey: string): Ipv4Config | undefined {
-  const boot = doc.choice(protocol, `${path}.${protocolKey}`, IPV4_BOOT) ?? (protocol === undefined ? 'none' : undefined);
+interface Family<B extends string> {
+  readonly boots: Readonly<Record<string, B>>;
+  readonly address: (v: string) => checks.Checked<string>;
+  readonly prefix: (v: string) => checks.Checked<number>;
+  /** The prefix when none is given, or undefined when one is required. */
+  readonly defaultPrefix?: string;
+}
+
+const IPV4: Family<Ipv4Config['boot']> = { boots: IPV4_BOOT, address: checks.ipv4, prefix: checks.ipv4Prefix };
+// oVirt's IPv6 netmask is a prefix length and is often left out: /64 is the norm.
+const IPV6: Family<Ipv6Config['boot']> = { boots: IPV6_BOOT, address: checks.ipv6, prefix: checks.ipv6Prefix, defaultPrefix: '64' };
+
+function ipConfig<B extends string>(family: Family<B>, doc: Doc, protocol: string | undefined, ip: unknown, path: string, protocolKey: string, ipKey: string) {
+  const boot = doc.choice(protocol, `${path}.${protocolKey}`, family.boots) ?? (protocol === undefined ? ('none' as B) : undefined);
   const fields = ipFields(doc, ip, `${path}.${ipKey}`);
   if (boot === undefined || fields === undefined) return undefined;
   if (boot !== 'static') return { boot };
-  const address = doc.check(fields.address, `${path}.${ipKey}.address`, checks.ipv4);
-  if (fields.address === undefined) doc.problem(`${path}.${ipKey}.address`, `is required when ${protocolKey} is static`);
-  const prefix = fields.netmask === undefined ? doc.problem(`${path}.${ipKey}.netmask`, `is required when ${protocolKey} is static`) : doc.check(fields.netmask, `${path}.${ipKey}.netmask`, checks.ipv4Prefix);
-  const gateway = doc.check(fields.gateway, `${path}.${ipKey}.gateway`, checks.ipv4);
+  const at = (key: string) => `${path}.${ipKey}.${key}`;
+  const address = doc.check(fields.address, at('address'), family.address);
+  if (fields.address === undefined) doc.problem(at('address'), `is required when ${protocolKey} is static`);
+  const netmask = fields.netmask ?? family.defaultPrefix;
+  const prefix = netmask === undefined ? doc.problem(at('netmask'), `is required when ${protocolKey} is static`) : doc.check(netmask, at('netmask'), family.prefix);
+  const gateway = doc.check(fields.gateway, at('gateway'), family.address);
   if (address === undefined || prefix === undefined) return undefined;
-  return { boot, address, prefix, ...(gateway === undefined ? {} : { gateway }) };
+  return { boot: 'static' as const, address, prefix, ...(gateway === undefined ? {} : { gateway }) };
+}
+
+export function ipv4Config(doc: Doc, protocol: string | undefined, ip: unknown, path: string, protocolKey: string, ipKey: string): Ipv4Config | undefined {
+  return ipConfig(IPV4, doc, protocol, ip, path, protocolKey, ipKey) as Ipv4Config | undefined;
 }
 
 export function ipv6Config(doc: Doc, protocol: string | undefined, ip: unknown, path: string, protocolKey: string, ipKey: string): Ipv6Config | undefined {
-  const boot = doc.choice(protocol, `${path}.${protocolKey}`, IPV6_BOOT) ?? (protocol === undefined ? 'none' : undefined);
-  const fields = ipFields(doc, ip, `${path}.${ipKey}`);
-  if (boot === undefined || fields === undefined) return undefined;
-  if (boot !== 'static') return { boot };
-  const address = doc.check(fields.address, `${path}.${ipKey}.address`, checks.ipv6);
-  if (fields.address === undefined) doc.problem(`${path}.${ipKey}.address`, `is required when ${protocolKey} is static`);
-  const prefix = doc.check(fields.netmask ?? '64', `${path}.${ipKey}.netmask`, checks.ipv6Prefix);
-  const gateway = doc.check(fields.gateway, `${path}.${ipKey}.gateway`, checks.ipv6);
-  if (address === undefined || prefix === undefined) return undefined;
-  return { boot, address, prefix, ...(gateway === undefined ? {} : { gateway }) };
+  return ipConfig(IPV6, doc, protocol, ip, path, protocolKey, ipKey) as Ipv6Config | undefined;
 }
 
 /** The Python SDK v3 shape (params.CloudInit), as in the seed's two SDK examples. */
