@@ -136,6 +136,13 @@ async function run(config: Config, configFile: string): Promise<number> {
     holder.server = server;
     const activated = process.env['LISTEN_PID'] === String(process.pid) && process.env['LISTEN_FDS'] === '1';
     await server.listen(activated ? { fd: 3 } : { path: config.socket, mode: config.socketMode, ...(config.socketGroup === '' ? {} : { gid: await groupId(config.socketGroup) }) });
+    const sweeper = setInterval(() => {
+      service.sweepVanished().then(
+        (gone) => gone.length > 0 && log.info('removed drives of undefined domains', { domains: gone.join(',') }),
+        (err: unknown) => log.warning('sweep of undefined domains failed', { error: toAgentError(err).message }),
+      );
+    }, config.sweepIntervalMs);
+    sweeper.unref();
     await notifySystemd('READY=1');
     log.info('ready', { socket: activated ? 'systemd (fd 3)' : config.socket, uri: config.uri, stateDir: config.stateDir, ms: (performance.now() - started).toFixed(0), version: AGENT_VERSION });
 
@@ -156,6 +163,7 @@ async function run(config: Config, configFile: string): Promise<number> {
     const signal = await stopped;
     log.info('stopping', { signal, drainMs: config.drainTimeoutMs });
     await notifySystemd('STOPPING=1');
+    clearInterval(sweeper);
     await server.close(config.drainTimeoutMs);
     await hv.close();
     log.info('stopped');

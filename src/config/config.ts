@@ -34,6 +34,7 @@ export const CONFIG_TABLE = {
   allowedUids: { kind: 'uids', default: [], meaning: 'uids allowed besides root (empty: whoever can open the socket)', reload: true },
   allowedGids: { kind: 'uids', default: [], meaning: 'gids allowed besides root', reload: true },
   logLevel: { kind: 'level', default: 'info', meaning: 'error, warning, info or debug', reload: true },
+  sweepIntervalMs: { kind: 'positive', default: 30000, meaning: "how often drives of domains undefined behind the agent's back are removed", reload: false },
 } as const satisfies Record<string, Key>;
 
 export type ConfigKey = keyof typeof CONFIG_TABLE;
@@ -54,6 +55,7 @@ export interface Config {
   allowedUids: number[];
   allowedGids: number[];
   logLevel: 'error' | 'warning' | 'info' | 'debug';
+  sweepIntervalMs: number;
 }
 
 export type Sources = Partial<Record<ConfigKey, string>>;

@@ -142,6 +142,35 @@ export class VmService {
     return { domain: dom, payload: record?.current ?? null, pending: record?.pending !== undefined };
   }
 
+  /**
+   * Drops the drives of domains that no longer exist (undefined behind the agent's back):
+   * record and image go, and a Payload.removed notification says so. libvirt's domain
+   * list is polled rather than its events followed: a poll needs no callback into
+   * JavaScript from libvirt's threads and sees changes made while the agent was down.
+   */
+  async sweepVanished(): Promise<string[]> {
+    const { hv, store } = this.deps;
+    const alive = new Set((await hv.listDomains()).map((d) => d.uuid));
+    const removed: string[] = [];
+    for (const record of await store.listRecords()) {
+      if (alive.has(record.uuid)) continue;
+      await this.lock.run(record.uuid, async () => {
+        // Looked up again under the lock: a define racing the poll keeps its drive.
+        const still = await hv.lookup(record.uuid).then(
+          () => true,
+          (err: unknown) => !(err instanceof AgentError && err.code === 'DOMAIN_NOT_FOUND'),
+        );
+        if (still) return;
+        if (record.current !== undefined) await store.removeImage(record.current.path);
+        if (record.pending?.image !== undefined) await store.removeImage(record.pending.image.path);
+        await store.removeRecord(record.uuid);
+        removed.push(record.uuid);
+        this.deps.notify?.('Payload.removed', { domain: { uuid: record.uuid, name: record.name }, path: record.current?.path ?? null, reason: 'domain undefined' });
+      });
+    }
+    return removed;
+  }
+
   async list(): Promise<DomainRecord[]> {
     return this.deps.store.listRecords();
   }

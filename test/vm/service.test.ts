@@ -126,6 +126,20 @@ describe('vm service flows (libvirt stand-in)', () => {
     assert.deepEqual(images(), []);
   });
 
+  it('drops the drive of a domain undefined behind its back, with a notification, and keeps the others', async () => {
+    const other = { uuid: '11111111-2222-3333-4444-555555555555', name: 'other' };
+    hv.define(other, { machine: 'pc' });
+    const gone = await service.attach(VM.name, seedInitialization());
+    const kept = await service.attach('other', initialization({ hostName: 'kept' }));
+    hv.domains.delete(VM.uuid);
+    assert.deepEqual(await service.sweepVanished(), [VM.uuid]);
+    assert.equal(existsSync(gone.payload.path), false);
+    assert.equal(existsSync(kept.payload.path), true);
+    assert.equal(await store.readRecord(VM.uuid), undefined);
+    assert.deepEqual(events.at(-1)?.[0], 'Payload.removed');
+    assert.deepEqual(await service.sweepVanished(), []);
+  });
+
   it('serializes concurrent requests for one domain: two attaches leave one device and one image', async () => {
     const [a, b] = await Promise.all([
       service.attach(VM.name, initialization({ hostName: 'one' })),
