@@ -24,7 +24,7 @@ import { VmService } from '../src/vm/service.js';
 import { formatMs, summarize, table } from './lib/timing.js';
 import { SEED_XML } from './lib/seed.js';
 
-const RUNS = 5;
+const RUNS = 9;
 const MACS = ['52:54:00:be:00:01', '52:54:00:be:00:02', '52:54:00:be:00:03'];
 
 function xml(name: string, emptyCd: boolean): string {

@@ -12,11 +12,15 @@ import { AgentError } from '../errors.js';
 export const TEMP_PREFIX = '.configdrive-tmp-';
 
 /**
- * `gid`, when given, is set before the rename: QEMU must never see the file with the wrong
- * group. `durable: false` skips the fsyncs for files that may be lost in a crash (a cache):
- * readers still never see a partial file.
+ * How much survives a crash: `all` (the default) the file and its name; `file` the
+ * content is on disk before the rename, but the rename itself may be lost (the previous
+ * file then stays, whole); `none` for a cache, where the file may be lost or damaged.
+ * Readers never see a partial file in any case while the system runs.
  */
-export async function writeFileAtomic(path: string, data: Uint8Array, mode = 0o640, gid?: number, durable = true): Promise<void> {
+export type Durability = 'all' | 'file' | 'none';
+
+/** `gid`, when given, is set before the rename: QEMU must never see the file with the wrong group. */
+export async function writeFileAtomic(path: string, data: Uint8Array, mode = 0o640, gid?: number, durability: Durability = 'all'): Promise<void> {
   const dir = dirname(path);
   const temp = join(dir, `${TEMP_PREFIX}${randomBytes(6).toString('hex')}-${basename(path)}`);
   try {
@@ -27,7 +31,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array, mode = 0o6
       // open() applies the umask; the mode is part of the contract (0640 for ISOs).
       await handle.chmod(mode);
       if (gid !== undefined) await handle.chown(-1, gid);
-      if (durable) await handle.sync();
+      if (durability !== 'none') await handle.sync();
     } finally {
       await handle.close();
     }
@@ -37,7 +41,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array, mode = 0o6
     const code = (err as NodeJS.ErrnoException).code ?? 'unknown';
     throw new AgentError('IO_ERROR', `Cannot write "${path}": ${code}`, { cause: err, details: { errno: code } });
   }
-  if (durable) await syncDirectory(dir);
+  if (durability === 'all') await syncDirectory(dir);
 }
 
 async function syncDirectory(dir: string): Promise<void> {

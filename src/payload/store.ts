@@ -89,7 +89,7 @@ export class PayloadStore {
   async putBuild(bytes: Uint8Array, sha256: string): Promise<string> {
     const path = join(this.buildsDir, `${sha256}.iso`);
     // A build is a cache entry nothing refers to: no fsync; a crash may lose it, never half of it.
-    await writeFileAtomic(path, bytes, 0o640, this.options.imageGid, false);
+    await writeFileAtomic(path, bytes, 0o640, this.options.imageGid, 'none');
     // Pruning lists the directory, so it runs once per MAX_BUILDS / 8 builds, not every time.
     if (++this.buildsSincePrune < MAX_BUILDS / 8) return path;
     this.buildsSincePrune = 0;
@@ -141,9 +141,14 @@ export class PayloadStore {
     }
   }
 
-  async writeRecord(record: DomainRecord): Promise<void> {
+  /**
+   * `redoable: true` is for a commit that recovery can redo: its content is synced, but
+   * not its rename; if the rename is lost in a crash the previous record (with its
+   * pending entry) stays, and recovery finishes the change from what libvirt shows.
+   */
+  async writeRecord(record: DomainRecord, options: { redoable?: boolean } = {}): Promise<void> {
     const path = join(this.domainsDir, `${checkUuid(record.uuid)}.json`);
-    await writeFileAtomic(path, new TextEncoder().encode(`${JSON.stringify(record, null, 2)}\n`), 0o600);
+    await writeFileAtomic(path, new TextEncoder().encode(`${JSON.stringify(record, null, 2)}\n`), 0o600, undefined, options.redoable === true ? 'file' : 'all');
   }
 
   async removeRecord(uuid: string): Promise<void> {

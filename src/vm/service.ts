@@ -246,7 +246,9 @@ export class VmService {
   private async commit(dom: DomainRef, applied: Applied, image: DriveImage, liveChecked: boolean): Promise<AttachResult> {
     const { store } = this.deps;
     if (applied.changed) {
-      await store.writeRecord({ version: 1, uuid: dom.uuid, name: dom.name, current: applied.payload });
+      // If this rename is lost in a crash, recovery finds the pending attach and, libvirt
+      // showing our image, finishes it (src/vm/recover.ts).
+      await store.writeRecord({ version: 1, uuid: dom.uuid, name: dom.name, current: applied.payload }, { redoable: true });
       const old = applied.previous?.current?.path;
       if (old !== undefined && old !== applied.payload.path) await this.cleanup(`remove the replaced ${old}`, () => store.removeImage(old));
       this.deps.notify?.('Payload.attached', { domain: dom, path: applied.payload.path, sha256: applied.payload.sha256, instanceId: applied.payload.instanceId, target: applied.payload.target });
