@@ -3,6 +3,12 @@
 import { main } from './cli.js';
 import { EXIT } from './commands/command.js';
 
+// `configdrive list | head -1`: a reader that goes away is not an error of ours.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? EXIT.OK);
+  throw err;
+});
+
 main(process.argv.slice(2), process).then(
   (code) => {
     process.exitCode = code;
