@@ -9,6 +9,7 @@
 import { createHash } from 'node:crypto';
 import type { Problem } from '../errors.js';
 import { mergeConfigs } from './merge.js';
+import { NO_USERS } from './users.js';
 import { CLOUD_CONFIG_HEADER, loadYaml11, type CloudConfig, type YamlValue } from './yaml.js';
 
 const PATH = 'custom_script';
@@ -63,8 +64,8 @@ function show(v: YamlValue): string {
 
 /** The generated config with the fragment merged in, or one problem per conflicting key. */
 export function mergeCustomConfig(generated: CloudConfig, fragment: CloudConfig): { config: CloudConfig; problems: Problem[] } {
-  // `users: {}` only means "no default user"; a fragment's own list takes its place.
-  const base = isMapping(generated['users']) && Object.keys(generated['users']).length === 0 && fragment['users'] !== undefined
+  // NO_USERS only means "no default user"; a fragment's own list takes its place.
+  const base = generated['users'] === NO_USERS && fragment['users'] !== undefined
     ? Object.fromEntries(Object.entries(generated).filter(([k]) => k !== 'users'))
     : generated;
   const { config, conflicts } = mergeConfigs(base, fragment);

@@ -7,8 +7,10 @@
  *   cloud-init installs for root when `disable_root` is false.
  * - Every other user is an explicit `users:` entry with `hashed_passwd`.
  * - cloud-init creates the distro's default user (e.g. `debian`) unless user-data sets
- *   `users` without the `default` entry. With no other users we emit an empty mapping:
- *   `users: {}` (cloud-init 22.4's schema rejects an empty list as "too short").
+ *   `users` without the `default` entry. With no other users the list holds root alone,
+ *   with `lock_passwd: false` so that cloud-init (which skips creating an existing user)
+ *   leaves root's password as it is: 22.4's schema rejects an empty list as "too short",
+ *   and it logs a deprecation for the mapping and string forms (seen on a real guest).
  */
 import type { Problem } from '../errors.js';
 import type { Initialization, User } from '../initialization/types.js';
@@ -23,6 +25,9 @@ export interface UsersFragment {
 }
 
 const PASSWORDLESS_SUDO = 'ALL=(ALL) NOPASSWD:ALL';
+
+/** `users:` creating nobody, not even the distro's default user (see above). */
+export const NO_USERS: YamlValue = [{ name: 'root', lock_passwd: false }];
 
 function userEntry(user: User, hash: string | undefined): YamlValue {
   return {
@@ -59,7 +64,7 @@ export function usersConfig(init: Initialization, instanceId: string): UsersFrag
 
   const rootAccess = rootHash !== undefined || rootKeys.length > 0;
   const config: CloudConfig = {
-    users: entries.length === 0 ? {} : entries,
+    users: entries.length === 0 ? NO_USERS : entries,
     ...(rootAccess ? { disable_root: false } : {}),
     ...(rootHash === undefined ? {} : { chpasswd: { expire: false, users: [{ name: 'root', password: rootHash, type: 'hash' }] } }),
     ...(anyPassword ? { ssh_pwauth: true } : {}),

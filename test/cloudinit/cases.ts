@@ -49,6 +49,7 @@ export function assertSound(view: CloudInitView, built: BuiltDrive, expectedInst
   assert.ok(view.schema.length >= 1, 'user_data has a cloud-config part');
   for (const report of view.schema) assert.deepEqual(report, { errors: [], warnings: [] });
   assert.equal(view.users.default_user, null, 'cloud-init would create the distro default user');
+  assert.deepEqual(view.log_warnings, [], 'cloud-init logged warnings (deprecations) reading the drive');
   const files = (view.cloud_config['write_files'] ?? []) as { path: string; content: string }[];
   const pin = files.find((f) => f.path === DATASOURCE_PIN_PATH);
   assert.ok(pin, 'datasource pin is written');

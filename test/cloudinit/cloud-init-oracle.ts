@@ -28,6 +28,8 @@ export interface NetConfigEntry {
 
 export interface CloudInitView {
   readonly error?: string;
+  /** What cloud-init logged at WARNING or above while reading the drive. */
+  readonly log_warnings: readonly string[];
   readonly instance_id: string;
   readonly local_hostname: string | null;
   readonly public_keys: readonly string[];

@@ -114,8 +114,22 @@ def effective_users(cloud_config: dict) -> dict:
     return {"users": sorted(users), "default_user": default_user}
 
 
+class Collect(logging.Handler):
+    """Warnings cloud-init logs while reading a drive (deprecations show up only here)."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
 def check(request: dict, scratch: str) -> dict:
     result = {}
+    collect = Collect()
+    logging.getLogger().addHandler(collect)
+    result["log_warnings"] = collect.messages
     drive = DataSourceConfigDrive.read_config_drive(request["dir"])
     md = drive["metadata"]
     result["instance_id"] = md.get("instance-id")
@@ -143,11 +157,15 @@ def check(request: dict, scratch: str) -> dict:
             f.write(eni_text if isinstance(eni_text, bytes) else eni_text.encode())
         result["rendered"] = rendered(eni_file, "eni", request.get("macs", {}), scratch)
         os.unlink(eni_file)
+    logging.getLogger().removeHandler(collect)
     return result
 
 
 def main() -> None:
-    logging.disable(logging.CRITICAL)
+    # Nothing on stderr; warnings are collected per drive by Collect.
+    logging.getLogger().setLevel(logging.WARNING)
+    for handler in list(logging.getLogger().handlers):
+        logging.getLogger().removeHandler(handler)
     scratch = sys.argv[1]
     answers = []
     for request in json.load(sys.stdin):

@@ -75,7 +75,7 @@ const CASES: readonly Case[] = [
       assert.equal(chpasswd.users[0]?.type, 'hash');
       await assertHashOf(chpasswd.users[0]?.password, SEED_PASSWORD);
       assert.equal(writtenFile(view, '/tmp/testFile1.txt').content, 'temp content');
-      assert.deepEqual(view.users.users, [], 'no user is created: root exists already');
+      assert.deepEqual(view.users.users, ['root'], 'only root is named (it exists already: not created, password not locked)');
       const names = (view.network?.config ?? []).filter((c) => c.type === 'physical').map((c) => c.name);
       assert.deepEqual(names, ['eth0', 'eth1', 'eth2']);
       assert.doesNotMatch(textOf(built), new RegExp(SEED_PASSWORD));
@@ -185,7 +185,7 @@ const CASES: readonly Case[] = [
     check: (view, built) => {
       assert.deepEqual([...built.tree.keys()], ['openstack/latest/meta_data.json', 'openstack/latest/user_data']);
       for (const [path, bytes] of built.tree) assert.ok(bytes.length > 0, `${path} is empty`);
-      assert.deepEqual(view.users.users, []);
+      assert.deepEqual(view.users.users, ['root'], 'no default user, nobody created');
     },
   },
 ];
