@@ -258,7 +258,7 @@ export class VmService {
       payload: applied.payload,
       changed: applied.changed,
       verified: { liveSource: liveChecked, label: this.label, files: image.tree.size },
-      warnings: image.warnings,
+      warnings: [...image.warnings, ...cachedInstanceWarning(dom, applied.previous, image)],
     };
   }
 
@@ -269,6 +269,23 @@ export class VmService {
       this.deps.warn?.(`rollback step failed: ${what}: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
+}
+
+/**
+ * cloud-init's ConfigDrive trusts its cached instance on every boot while that instance's
+ * id equals the SMBIOS system UUID (check_instance_id), without reading the drive. A
+ * guest once set up with the default instance-id (the domain UUID) therefore never sees
+ * a new one: seen on a real Debian 12 guest (test/e2e). Said whenever that may be the
+ * case: the previous drive had the UUID, or the agent has no record of one.
+ */
+function cachedInstanceWarning(dom: DomainRef, previous: DomainRecord | undefined, image: DriveImage): string[] {
+  const before = previous?.current?.instanceId;
+  if (image.instanceId === dom.uuid || (before !== undefined && before !== dom.uuid)) return [];
+  const history = before === undefined ? 'if this guest\'s cloud-init ever ran with instance-id' : 'this guest\'s cloud-init ran with instance-id';
+  return [
+    `instance-id ${image.instanceId} is not the domain UUID: ${history} ${dom.uuid} (the default), it keeps that instance ` +
+      'from its cache and does not read this drive, because cloud-init trusts a cached instance-id equal to the system UUID',
+  ];
 }
 
 interface Applied {

@@ -69,6 +69,23 @@ describe('vm service flows (libvirt stand-in)', () => {
     assert.equal(events.length, 1, 'no second notification for an unchanged drive');
   });
 
+  it('warns that a guest keeps its cached instance when a new instance-id follows the domain UUID', async () => {
+    const first = await service.start(VM.uuid, seedInitialization());
+    assert.deepEqual(first.warnings, []);
+    await hv.destroy(VM);
+    const renewed = await service.start(VM.uuid, { ...seedInitialization(), instanceId: 'rebuild-2' });
+    assert.equal(renewed.payload.instanceId, 'rebuild-2');
+    assert.equal(renewed.warnings.length, 1);
+    assert.match(renewed.warnings[0] ?? '', /instance-id rebuild-2 is not the domain UUID: this guest's cloud-init ran with instance-id 6f1c7e2a-.*keeps that instance from its cache/);
+    await hv.destroy(VM);
+    const third = await service.start(VM.uuid, { ...seedInitialization(), instanceId: 'rebuild-3' });
+    assert.deepEqual(third.warnings, [], 'once the instance-id is not the UUID, a new one is read');
+    await hv.destroy(VM);
+    await service.detach(VM.uuid);
+    const unknown = await service.start(VM.uuid, { ...seedInitialization(), instanceId: 'rebuild-4' });
+    assert.match(unknown.warnings[0] ?? '', /if this guest's cloud-init ever ran with instance-id 6f1c7e2a-/, 'without a record the agent cannot know');
+  });
+
   it('a failure before resume destroys the domain and restores definition, record and files', async () => {
     hv.failures.set('resume', new AgentError('LIBVIRT_ERROR', 'injected resume failure'));
     await assert.rejects(service.start(VM.name, seedInitialization()), /injected resume failure/);

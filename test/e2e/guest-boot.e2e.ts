@@ -1,0 +1,332 @@
+/**
+ * Issue 6, the seed's own test: a Debian 12 guest with the distribution's cloud-init and
+ * its default configuration boots from the agent's drive, and what the guest reports
+ * about itself shows every setting applied. Real libvirt, real QEMU (TCG unless a full
+ * KVM module is loaded), the agent's VmService on qemu:///embed. Boots are few and
+ * overlap where they can: one boot checks many settings.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { parseInitialization } from '../../src/initialization/index.js';
+import type { Initialization } from '../../src/initialization/types.js';
+import { createIsoWriter, readIsoFile, writeIsoImage } from '../../src/iso/index.js';
+import { kvmUsable, prepareEmbedRoot } from '../../src/libvirt/embed.js';
+import { Hypervisor } from '../../src/libvirt/hypervisor.js';
+import { PayloadStore } from '../../src/payload/store.js';
+import { describeDomain } from '../../src/vm/domain-xml.js';
+import type { DomainRef } from '../../src/vm/ports.js';
+import { VmService } from '../../src/vm/service.js';
+import { boot, createOverlay, guestDomainXml, guestImage, type Boot, type GuestFacts, type GuestImage, type GuestSpec } from './harness.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const fixture = (p: string) => readFileSync(resolve(here, '../../../test', p));
+const GUEST = parseInitialization(fixture('e2e/fixtures/guest.xml')).initialization;
+const SEED = parseInitialization(fixture('fixtures/seed/initialization.xml')).initialization;
+const ROOT_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGTIyIPimoqw9CiTPE17sYN/NvXm0NFnufdTgc2XzEJY root@engine';
+const ALICE_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKkR2JEWUvH97rqd2TpiGQ6xIr51mg0jc8/xjV51BbHC alice@laptop';
+const IMAGE_HOSTNAME = 'configdrive-guest';
+
+const macs = (n: number) => [1, 2, 3].map((i) => `52:54:00:e2:0${String(n)}:0${String(i)}`);
+
+/** True when `password` hashes to the shadow entry of `user` (SHA-512 crypt, openssl's reading). */
+async function shadowVerifies(facts: GuestFacts, user: string, password: string): Promise<boolean> {
+  const hash = facts.shadow.split('\n').find((l) => l.startsWith(`${user}:`))?.split(':')[1] ?? '';
+  const salt = /^\$6\$([^$]+)\$/.exec(hash)?.[1];
+  if (salt === undefined) return false;
+  const { stdout } = await execa('openssl', ['passwd', '-6', '-salt', salt, '--stdin'], { input: password });
+  return stdout.trim() === hash;
+}
+
+const linkByMac = (f: GuestFacts, mac: string) => {
+  const link = f.addresses.find((l) => l.address === mac);
+  assert.ok(link, `the guest has a NIC with MAC ${mac}: ${JSON.stringify(f.addresses.map((l) => [l.ifname, l.address]))}`);
+  return link;
+};
+/** Addresses beyond the link: QEMU's router advertises fec0::/64, which Linux scopes `site`. */
+const addrs = (f: GuestFacts, mac: string, family: 'inet' | 'inet6') =>
+  linkByMac(f, mac).addr_info.filter((a) => a.family === family && a.scope !== 'link' && a.scope !== 'host');
+const pathContent = (f: GuestFacts, p: string) => {
+  const c = f.paths[p]?.content;
+  return c === null || c === undefined ? null : Buffer.from(c, 'base64').toString('utf8');
+};
+const systemUsers = (f: GuestFacts) =>
+  f.passwd.split('\n').filter((l) => l !== '').map((l) => l.split(':')).filter((p) => Number(p[2]) >= 1000 && p[0] !== 'nobody').map((p) => p[0]);
+const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+function cloudInitDone(f: GuestFacts): void {
+  assert.match(f.cloud_init_status.out, /status: done/, `cloud-init finished: ${f.cloud_init_status.out}${f.cloud_init_status.err}`);
+  assert.deepEqual(f.cloud_init_warnings, [], 'cloud-init logged no warnings');
+  assert.equal(f.failed_units.trim(), '', 'no systemd unit failed');
+}
+
+describe(`A real Debian 12 guest with stock cloud-init, configured from the agent's drive (${kvmUsable() ? 'KVM' : 'TCG'})`, function () {
+  this.timeout(900_000);
+  let image: GuestImage;
+  let hv: Hypervisor;
+  let service: VmService;
+  let work = '';
+  let embedRoot = '';
+  const full: GuestSpec = {
+    name: 'e2e-full',
+    macs: macs(1),
+    paths: ['/tmp/testFile1.txt', '/etc/configdrive-e2e/base64.txt', '/var/tmp/custom-script-ran'],
+    workDir: '',
+  };
+  let fullSpec: GuestSpec;
+  const boots = new Map<string, Boot>();
+  /** Boots started early so that two guests share the two cores; tests await them. */
+  let installCdBoot: Promise<{ boot: Boot; installIso: string; isoSha: string; before: string; after: string }>;
+  let failed = false;
+
+  before(async function () {
+    image = await guestImage();
+    console.log(`      guest image: ${image.summary}`);
+    work = mkdtempSync(join(tmpdir(), 'e2e-'));
+    embedRoot = join(work, 'embed');
+    hv = await Hypervisor.open(await prepareEmbedRoot(embedRoot));
+    const store = new PayloadStore({ dir: join(work, 'state') });
+    await store.init();
+    service = new VmService({ hv, store, writer: createIsoWriter('builtin'), warn: (m) => console.log(`      warning: ${m}`) });
+    fullSpec = { ...full, workDir: work };
+    await createOverlay(image, fullSpec);
+    await hv.define(guestDomainXml(image, fullSpec));
+  });
+
+  after(async () => {
+    for (const d of await hv.listDomains().catch(() => [])) {
+      await hv.destroy(d).catch(() => undefined);
+      await hv.undefine(d).catch(() => undefined);
+    }
+    await hv.close();
+    // Each boot's console and facts stay for whoever has to find out why.
+    if (failed) console.log(`      kept for inspection: ${work}`);
+    else rmSync(work, { recursive: true, force: true });
+  });
+
+  afterEach(function () {
+    if (this.currentTest?.state === 'failed') failed = true;
+  });
+
+  async function bootFull(label: string, start: () => Promise<DomainRef>): Promise<Boot> {
+    const b = await boot(hv, fullSpec, start);
+    writeFileSync(join(work, `${label}-console.log`), b.console);
+    writeFileSync(join(work, `${label}.json`), JSON.stringify(b.facts, null, 2));
+    boots.set(label, b);
+    console.log(`      ${label}: report after ${b.seconds.toFixed(1)} s (guest uptime ${b.facts.uptime_s.toFixed(1)} s, cloud-final done at ${((b.facts.cloud_final_done_us ?? 0) / 1e6).toFixed(1)} s)`);
+    return b;
+  }
+
+  it('applies every setting on the first boot through VM.start (seed test 1)', async () => {
+    // The install-CD guest boots beside this one.
+    installCdBoot = bootWithInstallCd();
+    installCdBoot.catch(() => undefined); // awaited (and reported) by its own test
+    const b = await bootFull('first boot', async () => (await service.start('e2e-full', GUEST)).domain);
+    const f = b.facts;
+    assert.equal(f.error, undefined);
+    cloudInitDone(f);
+    const dom = await hv.lookup('e2e-full');
+    assert.equal(f.instance_id, dom.uuid, 'the domain UUID is the instance-id');
+    // Host name, set and persisted.
+    assert.equal(f.hostname, 'cloudInitInstanceName');
+    assert.equal(f.etc_hostname, 'cloudInitInstanceName');
+    // Passwords: each shadow entry verifies its password.
+    assert.ok(await shadowVerifies(f, 'root', 'myPass'), 'root password works');
+    assert.ok(await shadowVerifies(f, 'alice', 'alice-Pa55 with spaces'), "alice's password works");
+    assert.equal(await shadowVerifies(f, 'root', 'wrong'), false, 'the check can fail');
+    // Keys: root's (both, and usable: no forced command) and alice's.
+    const rootKeys = f.authorized_keys.root ?? '';
+    assert.ok(rootKeys.split('\n').includes(ROOT_KEY), `root's key installed as given: ${rootKeys}`);
+    assert.ok(rootKeys.includes('ssh-rsa AAAAB3Nza[…]75zkdD user@domain.com'), "the seed's key too");
+    assert.ok(f.authorized_keys.alice?.split('\n').includes(ALICE_KEY), "alice's key");
+    // No default user: alice is the only account beyond the system's.
+    assert.deepEqual(systemUsers(f), ['alice']);
+    // SSH host keys regenerated: none of the image's keys survived.
+    assert.ok(Object.keys(f.host_keys).length >= 3, 'rsa, ecdsa and ed25519 host keys exist');
+    for (const [name, key] of image.hostKeys) assert.notEqual(f.host_keys[name], key, `${name} was regenerated`);
+    // Time zone.
+    assert.equal(f.timezone, 'Asia/Jerusalem');
+    assert.match(f.localtime, /\/Asia\/Jerusalem$/);
+    // DNS: the servers and search domains reach the resolver.
+    const resolv = f.resolv_conf ?? '';
+    assert.match(resolv, /^nameserver 8\.8\.8\.8$/m, resolv);
+    assert.match(resolv, /^nameserver 127\.0\.0\.1$/m, resolv);
+    assert.match(resolv, /^search .*\bqa\.lab\b.*\bredhat\.com\b/m, resolv);
+    // NICs matched by MAC, named as asked: static v4+v6, DHCP, SLAAC.
+    const [m0, m1, m2] = fullSpec.macs as [string, string, string];
+    assert.equal(linkByMac(f, m0).ifname, 'eth0');
+    assert.deepEqual(addrs(f, m0, 'inet').map((a) => `${a.local}/${String(a.prefixlen)}`), ['192.168.2.11/24']);
+    assert.deepEqual(addrs(f, m0, 'inet6').map((a) => `${a.local}/${String(a.prefixlen)}`), ['2001::1234/64']);
+    assert.ok(f.routes4.some((r) => r.dst === 'default' && r.gateway === '192.168.2.1' && r.dev === 'eth0'), 'static IPv4 gateway');
+    assert.equal(linkByMac(f, m1).ifname, 'eth1');
+    const dhcp = addrs(f, m1, 'inet');
+    assert.equal(dhcp.length, 1);
+    assert.match(dhcp[0]?.local ?? '', /^10\.0\.2\.\d+$/, "eth1's address comes from QEMU's DHCP server");
+    assert.equal(dhcp[0]?.dynamic, true, 'and is a lease');
+    // IPv6 "none" configures nothing; the kernel's default still accepts QEMU's router
+    // advertisement, as it does on any Debian host.
+    assert.ok(addrs(f, m1, 'inet6').every((a) => a.dynamic === true && a.local.startsWith('fec0::')), 'eth1 has no IPv6 address from the drive');
+    assert.equal(linkByMac(f, m2).ifname, 'eth2');
+    assert.deepEqual(addrs(f, m2, 'inet'), [], 'eth2 has no IPv4');
+    const slaac = addrs(f, m2, 'inet6');
+    assert.ok(slaac.some((a) => a.local.startsWith('fec0::') && a.prefixlen === 64), `eth2 autoconfigured from QEMU's router advertisement: ${JSON.stringify(slaac)}`);
+    // Files and the custom script.
+    assert.equal(pathContent(f, '/tmp/testFile1.txt'), 'temp content');
+    assert.equal(pathContent(f, '/etc/configdrive-e2e/base64.txt'), 'line one\nline two: with a colon\n');
+    assert.equal(pathContent(f, '/var/tmp/custom-script-ran'), 'custom script ran as root\n');
+    // Only our drive: one CD-ROM, labelled config-2.
+    assert.deepEqual(Object.values(f.cdroms).map((e) => /^LABEL=(.*)$/m.exec(e)?.[1]), ['config-2']);
+  });
+
+  it('keeps the install CD, its boot order and content, and the guest sees both CD-ROMs (seed test 2)', async () => {
+    const { boot: b, installIso, isoSha, before, after } = await installCdBoot;
+    const f = b.facts;
+    cloudInitDone(f);
+    assert.equal(f.hostname, 'cloudInitInstanceName');
+    assert.ok(await shadowVerifies(f, 'root', 'myPass'));
+    assert.equal(pathContent(f, '/tmp/testFile1.txt'), 'temp content');
+    const labels = Object.values(f.cdroms).map((e) => /^LABEL=(.*)$/m.exec(e)?.[1]).sort();
+    assert.deepEqual(labels, ['DEBIAN_12_INSTALL', 'config-2']);
+    assert.equal(sha256(installIso), isoSha, 'the install CD is unchanged');
+    assert.deepEqual(JSON.parse(after), JSON.parse(before), 'the install CD device, source and boot order are unchanged');
+  });
+
+  async function bootWithInstallCd() {
+    const spec: GuestSpec = { name: 'e2e-install-cd', macs: macs(2), paths: ['/tmp/testFile1.txt'], workDir: work };
+    const installIso = join(work, 'install.iso');
+    writeFileSync(installIso, writeIsoImage({ files: new Map([['README.txt', new TextEncoder().encode('Debian install media stand-in\n')]]) }, { volumeId: 'DEBIAN_12_INSTALL' }));
+    const isoSha = sha256(installIso);
+    await createOverlay(image, spec);
+    const disksXml = `<disk type='file' device='cdrom'><driver name='qemu' type='raw'/><source file='${installIso}'/><target dev='hdc' bus='ide'/><readonly/><boot order='1'/></disk>`;
+    const dom = await hv.define(guestDomainXml(image, { ...spec, disksXml }));
+    const installDisk = async () =>
+      JSON.stringify(describeDomain(await hv.getXml(dom, { inactive: true })).disks.filter((d) => d.source === installIso));
+    const before = await installDisk();
+    const b = await boot(hv, spec, async () => (await service.start(spec.name, SEED)).domain);
+    console.log(`      install CD: report after ${b.seconds.toFixed(1)} s`);
+    return { boot: b, installIso, isoSha, before, after: await installDisk() };
+  }
+
+  it('does not re-run per-instance work on a reboot with the same drive: host keys and host name stay', async () => {
+    startInstanceChain();
+    const first = boots.get('first boot');
+    assert.ok(first, 'the first boot ran');
+    const b = await bootFull('second boot, same drive', () => plainStart('e2e-full'));
+    cloudInitDone(b.facts);
+    assert.notEqual(b.facts.boot_id, first.facts.boot_id, 'a new boot');
+    assert.equal(b.facts.instance_id, first.facts.instance_id);
+    assert.deepEqual(b.facts.host_keys, first.facts.host_keys, 'host keys unchanged');
+    assert.equal(b.facts.hostname, 'cloudInitInstanceName');
+  });
+
+  async function plainStart(name: string): Promise<DomainRef> {
+    const dom = await hv.lookup(name);
+    await hv.start(dom, { paused: false });
+    return dom;
+  }
+
+  /**
+   * A third guest, beside the boots of the first: a drive with the wrong label, then two
+   * initializations with explicit instance-ids. Each step awaits the one before.
+   */
+  let wrongLabel: Promise<Boot>;
+  let instance1: Promise<Boot>;
+  let instance2: Promise<Boot>;
+  const other: GuestSpec = { name: 'e2e-instances', macs: macs(3), workDir: '' };
+  function startInstanceChain(): void {
+    const spec = { ...other, workDir: work };
+    const logged = async (label: string, run: Promise<Boot>) => {
+      const b = await run;
+      writeFileSync(join(work, `${label}.json`), JSON.stringify(b.facts, null, 2));
+      writeFileSync(join(work, `${label}-console.log`), b.console);
+      console.log(`      ${label}: report after ${b.seconds.toFixed(1)} s`);
+      return b;
+    };
+    wrongLabel = logged('wrong label', bootWithWrongLabel(spec));
+    instance1 = wrongLabel.then(() =>
+      logged('instance-id e2e-instance-1', boot(hv, spec, async () => (await service.start(spec.name, { ...GUEST, instanceId: 'e2e-instance-1' })).domain)),
+    );
+    instance2 = instance1.then(() =>
+      logged('instance-id e2e-instance-2', boot(hv, spec, async () => (await service.start(spec.name, { ...GUEST, instanceId: 'e2e-instance-2', hostName: 'renewedName' })).domain)),
+    );
+    // Awaited, and so reported, by their own tests.
+    for (const p of [wrongLabel, instance1, instance2]) p.catch(() => undefined);
+  }
+
+  async function bootWithWrongLabel(spec: GuestSpec): Promise<Boot> {
+    // The agent's own drive for this domain, with only its label changed.
+    const built = await service.buildOnly(SEED, undefined);
+    const tree = await readIsoFile(built.path);
+    const iso = join(work, 'wrong-label.iso');
+    writeFileSync(iso, writeIsoImage({ files: tree.files }, { volumeId: 'config-3' }));
+    await createOverlay(image, spec);
+    const disksXml = `<disk type='file' device='cdrom'><driver name='qemu' type='raw'/><source file='${iso}'/><target dev='hdc' bus='ide'/><readonly/></disk>`;
+    await hv.define(guestDomainXml(image, { ...spec, disksXml }));
+    return boot(hv, spec, () => plainStart(spec.name));
+  }
+
+  it('ignores a drive whose label is not config-2', async () => {
+    const f = (await wrongLabel).facts;
+    assert.equal(f.hostname, IMAGE_HOSTNAME, 'the host name was not touched');
+    assert.deepEqual(systemUsers(f), [], 'no user was created');
+    assert.equal(f.instance_id, '', 'cloud-init never took an instance-id');
+    assert.match(f.cloud_init_status.out, /status: disabled/, f.cloud_init_status.out);
+    assert.deepEqual(Object.values(f.cdroms).map((e) => /^LABEL=(.*)$/m.exec(e)?.[1]), ['config-3'], 'the guest did see the drive');
+  });
+
+  it('boots without waiting for other datasources once the drive is detached', async () => {
+    const first = boots.get('first boot');
+    const withDrive = boots.get('second boot, same drive');
+    assert.ok(first && withDrive, 'the earlier boots ran');
+    const detached = await service.detach('e2e-full');
+    assert.ok(detached.removed, 'the drive was attached until now');
+    const b = await bootFull('third boot, no drive', () => plainStart('e2e-full'));
+    const f = b.facts;
+    assert.deepEqual(Object.keys(f.cdroms), [], 'no CD-ROM in the guest');
+    assert.equal(f.metadata_urls_tried, 0, 'no metadata service was probed');
+    assert.equal(f.hostname, 'cloudInitInstanceName', 'the host name persisted');
+    assert.equal(f.instance_id, first.facts.instance_id, 'the same instance');
+    assert.deepEqual(f.host_keys, first.facts.host_keys, 'host keys unchanged');
+    assert.equal(f.failed_units.trim(), '');
+    console.log(`      boot to report: ${withDrive.seconds.toFixed(1)} s with the drive, ${b.seconds.toFixed(1)} s without`);
+    // Probing network datasources costs minutes; a boot without the drive must not be
+    // much slower than one with it (TCG timing varies by a few seconds).
+    assert.ok(b.seconds < withDrive.seconds + 20, `${b.seconds.toFixed(1)} s without the drive vs ${withDrive.seconds.toFixed(1)} s with it`);
+  });
+
+  it('re-runs per-instance work for a new instance-id: new host keys, new host name', async () => {
+    const one = (await instance1).facts;
+    const two = (await instance2).facts;
+    cloudInitDone(one);
+    cloudInitDone(two);
+    assert.equal(one.instance_id, 'e2e-instance-1');
+    assert.equal(one.hostname, 'cloudInitInstanceName');
+    assert.equal(two.instance_id, 'e2e-instance-2');
+    assert.equal(two.hostname, 'renewedName');
+    assert.ok(Object.keys(two.host_keys).length >= 3);
+    for (const [name, key] of Object.entries(one.host_keys)) assert.notEqual(two.host_keys[name], key, `${name} regenerated again`);
+  });
+
+  it('warns, and the guest keeps its instance, when a new instance-id follows one equal to the domain UUID', async () => {
+    // cloud-init's ConfigDrive trusts a cached instance whose id is the SMBIOS UUID
+    // without reading the drive (check_instance_id): the default instance-id is stable
+    // across boots with or without the drive, at the price of this.
+    const first = boots.get('first boot');
+    assert.ok(first);
+    const renewed: Initialization = { ...GUEST, instanceId: 'e2e-second-instance', hostName: 'renewedName' };
+    let warnings: readonly string[] = [];
+    const b = await bootFull('fourth boot, new instance-id after the UUID', async () => {
+      const result = await service.start('e2e-full', renewed);
+      warnings = result.warnings;
+      return result.domain;
+    });
+    assert.ok(warnings.some((w) => w.includes('keeps that instance from its cache')), `the agent said so: ${JSON.stringify(warnings)}`);
+    assert.equal(b.facts.instance_id, first.facts.instance_id);
+    assert.equal(b.facts.hostname, 'cloudInitInstanceName');
+    assert.deepEqual(b.facts.host_keys, first.facts.host_keys);
+  });
+});

@@ -1,0 +1,131 @@
+#!/usr/bin/python3
+"""Runs inside the e2e guest once per boot, after cloud-init: collects this boot's facts
+and writes them as one JSON line to the second serial port, then powers the guest off.
+
+It reports facts only; the host decides what they mean. Nothing here reads the config
+drive: what the test learns is what the guest really did with it.
+"""
+import base64
+import glob
+import json
+import os
+import subprocess
+import sys
+import termios
+import time
+
+PORT = "/dev/ttyS1"
+MARK = "CONFIGDRIVE-E2E-REPORT"
+
+
+def run(*argv):
+    try:
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        return {"rc": p.returncode, "out": p.stdout, "err": p.stderr}
+    except Exception as e:  # a missing tool is a fact too
+        return {"rc": -1, "out": "", "err": repr(e)}
+
+
+def read(path, binary=False):
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+        return base64.b64encode(data).decode() if binary else data.decode("utf-8", "replace")
+    except OSError:
+        return None
+
+
+def cmdline_paths():
+    for word in (read("/proc/cmdline") or "").split():
+        if word.startswith("configdrive_e2e.paths="):
+            return [p for p in word.split("=", 1)[1].split(",") if p]
+    return []
+
+
+def settled_addresses():
+    """SLAAC and DHCP finish after network-online: wait until addresses stop changing."""
+    last, stable_since = None, time.monotonic()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        now = run("ip", "-j", "addr")["out"]
+        tentative = '"tentative":true' in now.replace(" ", "")
+        if now != last or tentative:
+            last, stable_since = now, time.monotonic()
+        elif time.monotonic() - stable_since >= 3:
+            break
+        time.sleep(0.5)
+    return json.loads(last or "[]")
+
+
+def unit_exit_monotonic_us(unit):
+    out = run("systemctl", "show", "-p", "ExecMainExitTimestampMonotonic", "--value", unit)["out"].strip()
+    return int(out) if out.isdigit() else None
+
+
+def cloud_init_log_this_boot():
+    text = read("/var/log/cloud-init.log") or ""
+    marker = text.rfind("running 'init-local'")
+    start = text.rfind("\n", 0, marker) + 1 if marker >= 0 else 0
+    return text[start:]
+
+
+def homes():
+    out = {}
+    for line in (read("/etc/passwd") or "").splitlines():
+        f = line.split(":")
+        if len(f) >= 7 and (f[0] == "root" or int(f[2]) >= 1000) and f[0] != "nobody":
+            out[f[0]] = f[5]
+    return out
+
+
+def facts():
+    log = cloud_init_log_this_boot()
+    addresses = settled_addresses()
+    return {
+        "boot_id": (read("/proc/sys/kernel/random/boot_id") or "").strip(),
+        "cmdline": (read("/proc/cmdline") or "").strip(),
+        "hostname": run("hostname")["out"].strip(),
+        "etc_hostname": (read("/etc/hostname") or "").strip(),
+        "etc_hosts": read("/etc/hosts"),
+        "passwd": read("/etc/passwd"),
+        "shadow": read("/etc/shadow"),
+        "group": read("/etc/group"),
+        "authorized_keys": {u: read(os.path.join(h, ".ssh/authorized_keys")) for u, h in homes().items()},
+        "host_keys": {os.path.basename(p): (read(p) or "").strip() for p in sorted(glob.glob("/etc/ssh/ssh_host_*_key.pub"))},
+        "timezone": (read("/etc/timezone") or "").strip(),
+        "localtime": os.path.realpath("/etc/localtime"),
+        "resolv_conf": read("/etc/resolv.conf"),
+        "addresses": addresses,
+        "routes4": json.loads(run("ip", "-j", "-4", "route")["out"] or "[]"),
+        "routes6": json.loads(run("ip", "-j", "-6", "route")["out"] or "[]"),
+        "block": json.loads(run("lsblk", "-J", "-o", "NAME,TYPE,LABEL,FSTYPE,RO")["out"] or "{}"),
+        "cdroms": {os.path.basename(d): run("blkid", "-o", "export", d)["out"] for d in sorted(glob.glob("/dev/sr*"))},
+        "paths": {p: {"content": read(p, binary=True), "mode": oct(os.stat(p).st_mode & 0o7777) if os.path.exists(p) else None} for p in cmdline_paths()},
+        "cloud_init_status": run("cloud-init", "status", "--long"),
+        "cloud_init_result": read("/run/cloud-init/result.json"),
+        "instance_id": (read("/var/lib/cloud/data/instance-id") or "").strip(),
+        "cloud_init_warnings": [l for l in log.splitlines() if " WARNING" in l or "DEPRECAT" in l],
+        "metadata_urls_tried": sum(1 for l in log.splitlines() if "url_helper" in l and "http" in l),
+        "cloud_final_done_us": unit_exit_monotonic_us("cloud-final.service"),
+        "failed_units": run("systemctl", "--failed", "--plain", "--no-legend")["out"],
+        "uptime_s": float((read("/proc/uptime") or "0").split()[0]),
+    }
+
+
+def main():
+    try:
+        body = facts()
+    except Exception as e:  # still report, or the host waits for nothing
+        body = {"error": repr(e)}
+    line = "\n%s %s\n" % (MARK, base64.b64encode(json.dumps(body).encode()).decode())
+    with open(PORT, "w") as port:
+        port.write(line)
+        port.flush()
+        termios.tcdrain(port.fileno())  # a tty cannot be fsynced; this waits for the UART
+    os.sync()
+    if "configdrive_e2e.stay" not in (read("/proc/cmdline") or ""):
+        subprocess.run(["systemctl", "poweroff", "--no-block"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

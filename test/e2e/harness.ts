@@ -1,0 +1,186 @@
+/**
+ * The e2e harness: a real Debian 12 guest (test/e2e/guest/build-image.sh) booted by real
+ * QEMU through the agent's own libvirt connection. Each domain gets a copy-on-write
+ * overlay of the cached image, its console on ttyS0 to a file and the guest's report on
+ * ttyS1 to another file. The guest reports facts and powers off
+ * (test/e2e/guest/report.py); the tests judge them. Its NICs are QEMU user-mode NICs, and
+ * tools/run-e2e runs the suite in a network namespace of its own with no interface but
+ * loopback, so nothing a guest sends can leave this machine.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { domainType } from '../../src/libvirt/embed.js';
+import type { Hypervisor } from '../../src/libvirt/hypervisor.js';
+import type { DomainRef } from '../../src/vm/ports.js';
+
+/** dist/test/e2e/ -> the project. */
+const projectRoot = () => resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+
+export interface GuestImage {
+  readonly dir: string;
+  readonly kernel: string;
+  readonly initrd: string;
+  readonly root: string;
+  /** `ssh_host_*_key.pub` name to content, as the image was built. */
+  readonly hostKeys: ReadonlyMap<string, string>;
+  /** The builder's summary: build time and sizes. */
+  readonly summary: string;
+}
+
+/** Builds the image unless cached (tools/run-e2e usually did already); its progress goes to stderr. */
+export async function guestImage(): Promise<GuestImage> {
+  const script = join(projectRoot(), 'test/e2e/guest/build-image.sh');
+  const { stdout } = await execa('bash', [script], { stderr: 'inherit' });
+  const dir = stdout.trim().split('\n').at(-1) ?? '';
+  const keysDir = join(dir, 'image-host-keys');
+  return {
+    dir,
+    kernel: join(dir, 'vmlinuz'),
+    initrd: join(dir, 'initrd.img'),
+    root: join(dir, 'root.img'),
+    hostKeys: new Map(readdirSync(keysDir).map((f) => [f, readFileSync(join(keysDir, f), 'utf8').trim()])),
+    summary: readFileSync(join(dir, 'done'), 'utf8').trim(),
+  };
+}
+
+export interface GuestSpec {
+  readonly name: string;
+  /** One user-mode virtio NIC per MAC, in this order. */
+  readonly macs: readonly string[];
+  /** Files the guest reports the content of (passed on the kernel command line). */
+  readonly paths?: readonly string[];
+  /** Extra `<disk>` elements, e.g. an install CD. */
+  readonly disksXml?: string;
+  readonly workDir: string;
+}
+
+export const consoleLog = (spec: GuestSpec) => join(spec.workDir, `${spec.name}-console.log`);
+export const reportLog = (spec: GuestSpec) => join(spec.workDir, `${spec.name}-report.log`);
+const overlay = (spec: GuestSpec) => join(spec.workDir, `${spec.name}-root.qcow2`);
+
+/** The domain's root disk: a qcow2 overlay whose writes never reach the cached image. */
+export async function createOverlay(image: GuestImage, spec: GuestSpec): Promise<void> {
+  await execa('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', resolve(image.root), overlay(spec)]);
+}
+
+/**
+ * i440fx, so CD-ROMs are IDE (the guest's cloud kernel has ata_piix but no AHCI); ACPI,
+ * so the guest's poweroff ends the domain; direct kernel boot, so no boot loader.
+ */
+export function guestDomainXml(image: GuestImage, spec: GuestSpec): string {
+  const cmdline = ['root=/dev/vda', 'rw', 'console=ttyS0', 'quiet'];
+  if (spec.paths !== undefined && spec.paths.length > 0) cmdline.push(`configdrive_e2e.paths=${spec.paths.join(',')}`);
+  return `<domain type='${domainType()}'>
+  <name>${spec.name}</name>
+  <memory unit='MiB'>768</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+    <kernel>${image.kernel}</kernel>
+    <initrd>${image.initrd}</initrd>
+    <cmdline>${cmdline.join(' ')}</cmdline>
+  </os>
+  <features><acpi/><apic/></features>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>restart</on_reboot>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2'/>
+      <source file='${overlay(spec)}'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+    ${spec.disksXml ?? ''}
+    ${spec.macs.map((m) => `<interface type='user'><mac address='${m}'/><model type='virtio'/></interface>`).join('\n    ')}
+    <serial type='file'><source path='${consoleLog(spec)}'/><target port='0'/></serial>
+    <serial type='file'><source path='${reportLog(spec)}'/><target port='1'/></serial>
+    <memballoon model='none'/>
+  </devices>
+</domain>`;
+}
+
+/** What test/e2e/guest/report.py sends; see there for how each is read. */
+export interface GuestFacts {
+  readonly error?: string;
+  readonly boot_id: string;
+  readonly cmdline: string;
+  readonly hostname: string;
+  readonly etc_hostname: string;
+  readonly etc_hosts: string | null;
+  readonly passwd: string;
+  readonly shadow: string;
+  readonly group: string;
+  readonly authorized_keys: Record<string, string | null>;
+  readonly host_keys: Record<string, string>;
+  readonly timezone: string;
+  readonly localtime: string;
+  readonly resolv_conf: string | null;
+  readonly addresses: readonly GuestLink[];
+  readonly routes4: readonly { dst: string; gateway?: string; dev: string }[];
+  readonly routes6: readonly { dst: string; gateway?: string; dev: string }[];
+  readonly block: { blockdevices?: readonly { name: string; type: string; label: string | null; fstype: string | null }[] };
+  readonly cdroms: Record<string, string>;
+  readonly paths: Record<string, { content: string | null; mode: string | null }>;
+  readonly cloud_init_status: { rc: number; out: string; err: string };
+  readonly cloud_init_result: string | null;
+  readonly instance_id: string;
+  readonly cloud_init_warnings: readonly string[];
+  readonly metadata_urls_tried: number;
+  readonly cloud_final_done_us: number | null;
+  readonly failed_units: string;
+  readonly uptime_s: number;
+}
+
+export interface GuestLink {
+  readonly ifname: string;
+  readonly address?: string;
+  readonly operstate?: string;
+  readonly addr_info: readonly { family: string; local: string; prefixlen: number; scope: string; dynamic?: boolean }[];
+}
+
+export interface Boot {
+  readonly facts: GuestFacts;
+  /** Host clock, from the start request to the report line. */
+  readonly seconds: number;
+  readonly console: string;
+}
+
+const MARK = 'CONFIGDRIVE-E2E-REPORT ';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The report once its whole line is in the file (the guest may still be writing it). */
+function readReport(spec: GuestSpec): GuestFacts | undefined {
+  if (!existsSync(reportLog(spec))) return undefined;
+  const text = readFileSync(reportLog(spec), 'utf8');
+  const at = text.indexOf(MARK);
+  const end = at < 0 ? -1 : text.indexOf('\n', at);
+  if (end < 0) return undefined;
+  return JSON.parse(Buffer.from(text.slice(at + MARK.length, end).trim(), 'base64').toString('utf8')) as GuestFacts;
+}
+
+/**
+ * Runs `start` (whatever starts the domain: the agent's VM.start or a plain start), then
+ * waits for the guest's report and for the domain to shut off. On a timeout the domain is
+ * destroyed and the error carries the console's tail, which is where a guest says why.
+ */
+export async function boot(hv: Hypervisor, spec: GuestSpec, start: () => Promise<DomainRef>, timeoutMs = 600_000): Promise<Boot> {
+  const begun = performance.now();
+  const dom = await start();
+  let facts: GuestFacts | undefined;
+  let seconds = 0;
+  while (performance.now() - begun < timeoutMs) {
+    if (facts === undefined) {
+      facts = readReport(spec);
+      if (facts !== undefined) seconds = (performance.now() - begun) / 1000;
+    }
+    if (facts !== undefined && (await hv.state(dom)) === 'shutoff') {
+      return { facts, seconds, console: readFileSync(consoleLog(spec), 'utf8') };
+    }
+    await sleep(500);
+  }
+  await hv.destroy(dom).catch(() => undefined);
+  const tail = existsSync(consoleLog(spec)) ? readFileSync(consoleLog(spec), 'utf8').split('\n').slice(-40).join('\n') : '(no console output)';
+  throw new Error(`${spec.name}: no report and power-off within ${String(timeoutMs / 1000)} s; console tail:\n${tail}`);
+}
