@@ -292,10 +292,10 @@ describe(`A real Debian 12 guest with stock cloud-init, configured from the agen
     assert.equal(f.instance_id, first.facts.instance_id, 'the same instance');
     assert.deepEqual(f.host_keys, first.facts.host_keys, 'host keys unchanged');
     assert.equal(f.failed_units.trim(), '');
+    // Waiting is what a probe of network metadata services costs (minutes): no URL was
+    // tried above. The times are printed for comparison, not asserted (TCG on a shared
+    // machine varies).
     console.log(`      boot to report: ${withDrive.seconds.toFixed(1)} s with the drive, ${b.seconds.toFixed(1)} s without`);
-    // Probing network datasources costs minutes; a boot without the drive must not be
-    // much slower than one with it (TCG timing varies by a few seconds).
-    assert.ok(b.seconds < withDrive.seconds + 20, `${b.seconds.toFixed(1)} s without the drive vs ${withDrive.seconds.toFixed(1)} s with it`);
   });
 
   it('re-runs per-instance work for a new instance-id: new host keys, new host name', async () => {
