@@ -153,6 +153,20 @@ describe('VM flows on real libvirt and QEMU (qemu:///embed)', function () {
     assert.deepEqual(warnings, [], 'every rollback step succeeded');
   });
 
+  it('drops the drive of a domain undefined behind its back, and only that one', async () => {
+    const gone = await lv.hv.define(domainXml({ name: 'undefined-later-vm', macs: MACS }));
+    const kept = await lv.hv.define(domainXml({ name: 'kept-vm', macs: MACS }));
+    const goneDrive = await service.attach('undefined-later-vm', SEED);
+    const keptDrive = await service.attach('kept-vm', SEED);
+    await lv.hv.undefine(gone);
+    assert.deepEqual(await service.sweepVanished(), [gone.uuid]);
+    assert.equal(existsSync(goneDrive.payload.path), false);
+    assert.equal(await store.readRecord(gone.uuid), undefined);
+    assert.equal(existsSync(keptDrive.payload.path), true);
+    assert.equal((await store.readRecord(kept.uuid))?.current?.path, keptDrive.payload.path);
+    assert.deepEqual(await service.sweepVanished(), [], 'nothing more to do');
+  });
+
   it('starts 20 domains with payloads in parallel, each verified', async () => {
     const names = Array.from({ length: 20 }, (_, i) => `par-${String(i).padStart(2, '0')}`);
     for (const name of names) await lv.hv.define(domainXml({ name, machine: names.indexOf(name) % 2 === 0 ? 'pc' : 'q35' }));
