@@ -68,7 +68,7 @@ export class PayloadStore {
   readonly imagesDir: string;
   readonly domainsDir: string;
   readonly buildsDir: string;
-  private buildsSincePrune = 0;
+  private builds: string[] | undefined;
 
   constructor(private readonly options: StoreOptions) {
     this.imagesDir = join(options.dir, 'images');
@@ -83,26 +83,34 @@ export class PayloadStore {
   }
 
   /**
-   * An image built for no domain, named by its content; the directory is pruned to
-   * MAX_BUILDS so repeated builds cannot fill the disk.
+   * An image built for no domain, named by its content. At most MAX_BUILDS are kept, the
+   * least recently built go first, so repeated builds cannot fill the disk. The order is
+   * kept in memory (read from the directory's mtimes once), not by listing the directory
+   * on every build.
    */
   async putBuild(bytes: Uint8Array, sha256: string): Promise<string> {
     const path = join(this.buildsDir, `${sha256}.iso`);
     // A build is a cache entry nothing refers to: no fsync; a crash may lose it, never half of it.
     await writeFileAtomic(path, bytes, 0o640, this.options.imageGid, 'none');
-    // Pruning lists the directory, so it runs once per MAX_BUILDS / 8 builds, not every time.
-    if (++this.buildsSincePrune < MAX_BUILDS / 8) return path;
-    this.buildsSincePrune = 0;
-    const names = (await readdir(this.buildsDir)).filter((n) => n.endsWith('.iso') && !n.startsWith(TEMP_PREFIX));
-    if (names.length > MAX_BUILDS) {
-      // Concurrent builds prune concurrently: a file another prune removed is simply gone.
-      const aged = await Promise.all(names.map(async (n) => ({ n, t: await stat(join(this.buildsDir, n)).then((s) => s.mtimeMs, () => Infinity) })));
-      aged.sort((a, b) => a.t - b.t);
-      for (const { n } of aged.slice(0, names.length - MAX_BUILDS)) {
-        if (join(this.buildsDir, n) !== path) await unlink(join(this.buildsDir, n)).catch(() => undefined);
-      }
+    const queue = await this.buildQueue();
+    const at = queue.indexOf(path);
+    if (at >= 0) queue.splice(at, 1);
+    queue.push(path);
+    while (queue.length > MAX_BUILDS) {
+      const oldest = queue.shift()!;
+      await unlink(oldest).catch(() => undefined); // removed by hand meanwhile: already gone
     }
     return path;
+  }
+
+  /** Build paths, oldest first. */
+  private async buildQueue(): Promise<string[]> {
+    if (this.builds !== undefined) return this.builds;
+    const names = (await readdir(this.buildsDir)).filter((n) => n.endsWith('.iso') && !n.startsWith(TEMP_PREFIX));
+    const aged = await Promise.all(names.map(async (n) => ({ path: join(this.buildsDir, n), t: await stat(join(this.buildsDir, n)).then((s) => s.mtimeMs, () => 0) })));
+    // Two first builds may both get here: the first to finish wins, the other's list is dropped.
+    this.builds ??= aged.sort((a, b) => a.t - b.t).map((a) => a.path);
+    return this.builds;
   }
 
   imagePath(uuid: string, sha256: string): string {

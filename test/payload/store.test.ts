@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AgentError } from '../../src/errors.js';
-import { PayloadStore, type DomainRecord } from '../../src/payload/store.js';
+import { MAX_BUILDS, PayloadStore, type DomainRecord } from '../../src/payload/store.js';
 
 const UUID = '6f1c7e2a-3b4d-4e5f-8a9b-0c1d2e3f4a5b';
 const SHA = 'ab'.repeat(32);
@@ -55,5 +55,34 @@ describe('payload store', () => {
     assert.equal((await store.removeTempFiles()).length, 2);
     assert.deepEqual(readdirSync(join(dir, 'images')), [`${UUID}-${SHA.slice(0, 16)}.iso`]);
     assert.deepEqual(readdirSync(join(dir, 'domains')), []);
+  });
+
+  it('keeps the MAX_BUILDS most recent builds, a rebuilt one counting as new', async () => {
+    const sha = (i: number) => i.toString(16).padStart(64, '0');
+    for (let i = 0; i < MAX_BUILDS; i++) await store.putBuild(new Uint8Array([i & 0xff]), sha(i));
+    await store.putBuild(new Uint8Array([0]), sha(0)); // build 0 again: now the newest
+    for (let i = MAX_BUILDS; i < MAX_BUILDS + 3; i++) await store.putBuild(new Uint8Array([i & 0xff]), sha(i));
+    const kept = new Set(readdirSync(join(dir, 'builds')));
+    assert.equal(kept.size, MAX_BUILDS);
+    assert.ok(kept.has(`${sha(0)}.iso`), 'the rebuilt one stays');
+    for (const gone of [1, 2, 3]) assert.ok(!kept.has(`${sha(gone)}.iso`), `build ${String(gone)} was the oldest and went`);
+    assert.ok(kept.has(`${sha(4)}.iso`));
+  });
+
+  it('orders builds left by an earlier run by their age', async () => {
+    const sha = (i: number) => `ee${i.toString(16).padStart(62, '0')}`;
+    for (let i = 0; i < MAX_BUILDS; i++) {
+      const path = join(dir, 'builds', `${sha(i)}.iso`);
+      writeFileSync(path, 'x');
+      // build i is i seconds old, so the highest i is the oldest
+      utimesSync(path, new Date(Date.now() - i * 1000), new Date(Date.now() - i * 1000));
+    }
+    const restarted = new PayloadStore({ dir });
+    await restarted.init();
+    await restarted.putBuild(new Uint8Array([1]), 'ff'.repeat(32));
+    const kept = new Set(readdirSync(join(dir, 'builds')));
+    assert.equal(kept.size, MAX_BUILDS);
+    assert.ok(!kept.has(`${sha(MAX_BUILDS - 1)}.iso`), 'the oldest went');
+    assert.ok(kept.has(`${'ff'.repeat(32)}.iso`) && kept.has(`${sha(0)}.iso`));
   });
 });
