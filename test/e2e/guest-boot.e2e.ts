@@ -117,7 +117,11 @@ describe(`A real Debian 12 guest with stock cloud-init, configured from the agen
     writeFileSync(join(work, `${label}-console.log`), b.console);
     writeFileSync(join(work, `${label}.json`), JSON.stringify(b.facts, null, 2));
     boots.set(label, b);
-    console.log(`      ${label}: report after ${b.seconds.toFixed(1)} s (guest uptime ${b.facts.uptime_s.toFixed(1)} s, cloud-final done at ${((b.facts.cloud_final_done_us ?? 0) / 1e6).toFixed(1)} s)`);
+    const f = b.facts;
+    console.log(
+      `      ${label}: report after ${b.seconds.toFixed(1)} s; guest uptime: cloud-final done ${((f.cloud_final_done_us ?? 0) / 1e6).toFixed(1)} s, ` +
+        `reporter ${f.reporter_started_s.toFixed(1)}-${f.uptime_s.toFixed(1)} s ${JSON.stringify(f.reporter_timings)}`,
+    );
     return b;
   }
 

@@ -131,6 +131,10 @@ export interface GuestFacts {
   readonly cloud_final_done_us: number | null;
   readonly failed_units: string;
   readonly uptime_s: number;
+  /** Guest uptime when the reporter began, and how long it took, with its slow parts. */
+  readonly reporter_started_s: number;
+  readonly reporter_s: number;
+  readonly reporter_timings: Record<string, number>;
 }
 
 export interface GuestLink {

@@ -51,7 +51,7 @@ def settled_addresses():
         tentative = '"tentative":true' in now.replace(" ", "")
         if now != last or tentative:
             last, stable_since = now, time.monotonic()
-        elif time.monotonic() - stable_since >= 3:
+        elif time.monotonic() - stable_since >= 2:
             break
         time.sleep(0.5)
     return json.loads(last or "[]")
@@ -79,9 +79,24 @@ def homes():
 
 
 def facts():
+    started = time.monotonic()
+    started_uptime = float((read("/proc/uptime") or "0").split()[0])
+    timings = {}
+
+    def timed(name, fn):
+        t = time.monotonic()
+        value = fn()
+        timings[name] = round(time.monotonic() - t, 3)
+        return value
+
     log = cloud_init_log_this_boot()
-    addresses = settled_addresses()
-    return {
+    addresses = timed("settle_addresses", settled_addresses)
+    status = timed("cloud_init_status", lambda: run("cloud-init", "status", "--long"))
+    block = timed("lsblk_blkid", lambda: (
+        json.loads(run("lsblk", "-J", "-o", "NAME,TYPE,LABEL,FSTYPE,RO")["out"] or "{}"),
+        {os.path.basename(d): run("blkid", "-o", "export", d)["out"] for d in sorted(glob.glob("/dev/sr*"))},
+    ))
+    out = {
         "boot_id": (read("/proc/sys/kernel/random/boot_id") or "").strip(),
         "cmdline": (read("/proc/cmdline") or "").strip(),
         "hostname": run("hostname")["out"].strip(),
@@ -98,10 +113,10 @@ def facts():
         "addresses": addresses,
         "routes4": json.loads(run("ip", "-j", "-4", "route")["out"] or "[]"),
         "routes6": json.loads(run("ip", "-j", "-6", "route")["out"] or "[]"),
-        "block": json.loads(run("lsblk", "-J", "-o", "NAME,TYPE,LABEL,FSTYPE,RO")["out"] or "{}"),
-        "cdroms": {os.path.basename(d): run("blkid", "-o", "export", d)["out"] for d in sorted(glob.glob("/dev/sr*"))},
+        "block": block[0],
+        "cdroms": block[1],
         "paths": {p: {"content": read(p, binary=True), "mode": oct(os.stat(p).st_mode & 0o7777) if os.path.exists(p) else None} for p in cmdline_paths()},
-        "cloud_init_status": run("cloud-init", "status", "--long"),
+        "cloud_init_status": status,
         "cloud_init_result": read("/run/cloud-init/result.json"),
         "instance_id": (read("/var/lib/cloud/data/instance-id") or "").strip(),
         "cloud_init_warnings": [l for l in log.splitlines() if " WARNING" in l or "DEPRECAT" in l],
@@ -110,6 +125,10 @@ def facts():
         "failed_units": run("systemctl", "--failed", "--plain", "--no-legend")["out"],
         "uptime_s": float((read("/proc/uptime") or "0").split()[0]),
     }
+    out["reporter_started_s"] = started_uptime
+    out["reporter_s"] = round(time.monotonic() - started, 3)
+    out["reporter_timings"] = timings
+    return out
 
 
 def main():
@@ -124,7 +143,9 @@ def main():
         termios.tcdrain(port.fileno())  # a tty cannot be fsynced; this waits for the UART
     os.sync()
     if "configdrive_e2e.stay" not in (read("/proc/cmdline") or ""):
-        subprocess.run(["systemctl", "poweroff", "--no-block"])
+        # Everything that matters is synced: skip stopping each unit (about 14 s under
+        # TCG); systemd still kills processes and remounts the root read-only.
+        subprocess.run(["systemctl", "poweroff", "--force"])
 
 
 if __name__ == "__main__":
