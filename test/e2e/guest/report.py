@@ -42,19 +42,27 @@ def cmdline_paths():
     return []
 
 
+def address_set(links):
+    """What identifies the addresses (lifetimes count down every second, so they are left out)."""
+    return sorted(
+        (l.get("ifname"), a.get("family"), a.get("local"), a.get("prefixlen"), bool(a.get("tentative")))
+        for l in links for a in l.get("addr_info", [])
+    )
+
+
 def settled_addresses():
     """SLAAC and DHCP finish after network-online: wait until addresses stop changing."""
-    last, stable_since = None, time.monotonic()
+    links, last, stable_since = [], None, time.monotonic()
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        now = run("ip", "-j", "addr")["out"]
-        tentative = '"tentative":true' in now.replace(" ", "")
-        if now != last or tentative:
+        links = json.loads(run("ip", "-j", "addr")["out"] or "[]")
+        now = address_set(links)
+        if now != last or any(t for *_, t in now):
             last, stable_since = now, time.monotonic()
         elif time.monotonic() - stable_since >= 2:
             break
         time.sleep(0.5)
-    return json.loads(last or "[]")
+    return links
 
 
 def unit_exit_monotonic_us(unit):
