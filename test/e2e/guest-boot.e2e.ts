@@ -70,7 +70,6 @@ describe(`A real Debian 12 guest with stock cloud-init, configured from the agen
   let hv: Hypervisor;
   let service: VmService;
   let work = '';
-  let embedRoot = '';
   const full: GuestSpec = {
     name: 'e2e-full',
     macs: macs(1),
@@ -83,12 +82,11 @@ describe(`A real Debian 12 guest with stock cloud-init, configured from the agen
   let installCdBoot: Promise<{ boot: Boot; installIso: string; isoSha: string; before: string; after: string }>;
   let failed = false;
 
-  before(async function () {
+  before(async () => {
     image = await guestImage();
     console.log(`      guest image: ${image.summary}`);
     work = mkdtempSync(join(tmpdir(), 'e2e-'));
-    embedRoot = join(work, 'embed');
-    hv = await Hypervisor.open(await prepareEmbedRoot(embedRoot));
+    hv = await Hypervisor.open(await prepareEmbedRoot(join(work, 'embed')));
     const store = new PayloadStore({ dir: join(work, 'state') });
     await store.init();
     service = new VmService({ hv, store, writer: createIsoWriter('builtin'), warn: (m) => console.log(`      warning: ${m}`) });
@@ -98,6 +96,8 @@ describe(`A real Debian 12 guest with stock cloud-init, configured from the agen
   });
 
   after(async () => {
+    // before() may have failed before opening the connection.
+    if ((hv as Hypervisor | undefined) === undefined) return;
     for (const d of await hv.listDomains().catch(() => [])) {
       await hv.destroy(d).catch(() => undefined);
       await hv.undefine(d).catch(() => undefined);
