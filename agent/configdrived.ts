@@ -132,7 +132,8 @@ async function run(config: Config, configFile: string): Promise<number> {
       notify: (method, params) => holder.server?.notify(method, params),
       warn: (m) => log.warning(m),
     });
-    const server = new RpcServer(createHandler(service, hv, log, config.isoWriter), config, log);
+    let imageDirs = config.imageDirs;
+    const server = new RpcServer(createHandler(service, hv, log, config.isoWriter, () => [store.buildsDir, ...imageDirs]), config, log);
     holder.server = server;
     const activated = process.env['LISTEN_PID'] === String(process.pid) && process.env['LISTEN_FDS'] === '1';
     await server.listen(activated ? { fd: 3 } : { path: config.socket, mode: config.socketMode, ...(config.socketGroup === '' ? {} : { gid: await groupId(config.socketGroup) }) });
@@ -155,6 +156,7 @@ async function run(config: Config, configFile: string): Promise<number> {
       void loadConfig(configFile, {})
         .then(({ config: next }) => {
           log.level = next.logLevel;
+          imageDirs = next.imageDirs;
           Object.assign(server.limits, { maxFrameBytes: next.maxFrameBytes, idleTimeoutMs: next.idleTimeoutMs, maxConnections: next.maxConnections, maxInFlight: next.maxInFlight, allowedUids: next.allowedUids, allowedGids: next.allowedGids });
           log.info('configuration reloaded', { logLevel: next.logLevel });
         })

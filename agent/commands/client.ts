@@ -4,6 +4,7 @@
  * ends the one-line message on stderr.
  */
 import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { buffer } from 'node:stream/consumers';
 import { AgentError } from '../../src/errors.js';
 import { detectFormat } from '../../src/initialization/index.js';
@@ -26,6 +27,8 @@ async function connect(socket: string | undefined): Promise<RpcClient> {
 }
 
 async function readSource(input: string, io: Io): Promise<Record<string, unknown>> {
+  // A drive built earlier is named, not sent: the daemon takes it only from directories it trusts.
+  if (input.toLowerCase().endsWith('.iso')) return { image: resolve(input) };
   let bytes: Buffer;
   try {
     bytes = input === '-' ? await buffer(io.stdin) : await readFile(input);
@@ -69,7 +72,7 @@ function domainCommand(name: 'start' | 'attach', method: 'VM.start' | 'Payload.a
   return {
     name,
     summary,
-    help: `Usage: configdrive ${name} DOMAIN INPUT [--socket PATH] [--json]\n\n${detail}\nDOMAIN is a name or UUID; INPUT an initialization file (.xml, .json, .yaml) or - for stdin.\n${COMMON}`,
+    help: `Usage: configdrive ${name} DOMAIN INPUT [--socket PATH] [--json]\n\n${detail}\nDOMAIN is a name or UUID; INPUT an initialization file (.xml, .json, .yaml), - for stdin,\nor a drive built earlier (.iso: a Payload.build result, or a file in a directory the\ndaemon's imageDirs setting allows).\n${COMMON}`,
     async run(argv, io) {
       const { values, positionals } = parseCommandLine(argv, { socket: { type: 'string' }, json: { type: 'boolean', default: false } });
       if (positionals.length !== 2) throw new UsageError('expected DOMAIN and INPUT');

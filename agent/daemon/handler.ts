@@ -8,14 +8,20 @@ import { INITIALIZATION_LIMITS, parseInitialization, parseInitializationValue } 
 import { ISO_LIMITS, WRITER_NAMES } from '../../src/iso/index.js';
 import type { Hypervisor } from '../../src/libvirt/hypervisor.js';
 import type { Logger } from '../../src/log.js';
+import { DEFAULT_LABEL } from '../../src/payload/build-drive.js';
+import { loadPrebuiltDrive } from '../../src/payload/prebuilt.js';
 import type { Action, Source } from '../../src/rpc/actions.js';
 import type { Perform } from '../../src/rpc/server.js';
 import type { AttachResult, DriveInput, VmService } from '../../src/vm/service.js';
 
 export const AGENT_VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
-function input(source: Source, log: Logger): { drive: DriveInput; warnings: readonly string[] } {
+/** Where pre-built drives may come from; a getter because SIGHUP can change it. */
+export type ImageDirs = () => readonly string[];
+
+async function input(source: Source, log: Logger, imageDirs: ImageDirs): Promise<{ drive: DriveInput; warnings: readonly string[] }> {
   if (source.kind === 'files') return { drive: { kind: 'raw-files', tree: source.files }, warnings: [] };
+  if (source.kind === 'image') return { drive: await loadPrebuiltDrive(source.path, imageDirs(), DEFAULT_LABEL), warnings: [] };
   const parsed = typeof source.document === 'string' ? parseInitialization(source.document, source.format) : parseInitializationValue(source.document);
   for (const w of parsed.warnings) log.info('initialization warning', { warning: w });
   return { drive: parsed.initialization, warnings: parsed.warnings };
@@ -36,7 +42,7 @@ function attachView(r: AttachResult, warnings: readonly string[]) {
   };
 }
 
-export function createHandler(service: VmService, hv: Hypervisor, log: Logger, writer: string): Perform {
+export function createHandler(service: VmService, hv: Hypervisor, log: Logger, writer: string, imageDirs: ImageDirs): Perform {
   return async (action: Action) => {
     switch (action.method) {
       case 'Host.getCapabilities': {
@@ -51,16 +57,16 @@ export function createHandler(service: VmService, hv: Hypervisor, log: Logger, w
         };
       }
       case 'Payload.build': {
-        const { drive, warnings } = input(action.source, log);
+        const { drive, warnings } = await input(action.source, log, imageDirs);
         const { path, image } = await service.buildOnly(drive, action.domain);
         return { path, size: image.bytes.length, sha256: image.sha256, label: image.label, instanceId: image.instanceId, files: [...image.tree].map(([p, b]) => ({ path: p, size: b.length })), warnings: [...warnings, ...image.warnings] };
       }
       case 'Payload.attach': {
-        const { drive, warnings } = input(action.source, log);
+        const { drive, warnings } = await input(action.source, log, imageDirs);
         return attachView(await service.attach(action.domain, drive), warnings);
       }
       case 'VM.start': {
-        const { drive, warnings } = input(action.source, log);
+        const { drive, warnings } = await input(action.source, log, imageDirs);
         return attachView(await service.start(action.domain, drive), warnings);
       }
       case 'Payload.detach':

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import yaml from 'js-yaml';
 import { AgentError, invalid, type Problem } from '../errors.js';
 
-type Kind = 'string' | 'path' | 'mode' | 'positive' | 'uids' | 'level' | 'writer';
+type Kind = 'string' | 'path' | 'paths' | 'mode' | 'positive' | 'uids' | 'level' | 'writer';
 
 interface Key {
   readonly kind: Kind;
@@ -35,6 +35,7 @@ export const CONFIG_TABLE = {
   allowedGids: { kind: 'uids', default: [], meaning: 'gids allowed besides root', reload: true },
   logLevel: { kind: 'level', default: 'info', meaning: 'error, warning, info or debug', reload: true },
   sweepIntervalMs: { kind: 'positive', default: 30000, meaning: "how often drives of domains undefined behind the agent's back are removed", reload: false },
+  imageDirs: { kind: 'paths', default: [], meaning: "directories pre-built drives may be taken from (the `image` source), besides the store's own builds", reload: true },
 } as const satisfies Record<string, Key>;
 
 export type ConfigKey = keyof typeof CONFIG_TABLE;
@@ -56,6 +57,7 @@ export interface Config {
   allowedGids: number[];
   logLevel: 'error' | 'warning' | 'info' | 'debug';
   sweepIntervalMs: number;
+  imageDirs: string[];
 }
 
 export type Sources = Partial<Record<ConfigKey, string>>;
@@ -66,6 +68,8 @@ function convert(kind: Kind, value: unknown): { ok: true; value: unknown } | { o
       return typeof value === 'string' ? { ok: true, value } : { ok: false, message: 'expected a string' };
     case 'path':
       return typeof value === 'string' && value.startsWith('/') ? { ok: true, value } : { ok: false, message: 'expected an absolute path' };
+    case 'paths':
+      return Array.isArray(value) && value.every((v) => typeof v === 'string' && v.startsWith('/')) ? { ok: true, value } : { ok: false, message: 'expected a list of absolute paths' };
     case 'mode': {
       const text = typeof value === 'number' ? value.toString(8) : String(value);
       return /^0?[0-7]{3}$/.test(text) ? { ok: true, value: parseInt(text, 8) } : { ok: false, message: 'expected an octal mode such as "0660"' };

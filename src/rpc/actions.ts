@@ -9,11 +9,13 @@ import { AgentError, invalid, type Problem } from '../errors.js';
 
 export type Source =
   | { readonly kind: 'initialization'; readonly document: string | object; readonly format?: 'xml' | 'json' | 'yaml' }
-  | { readonly kind: 'files'; readonly files: ReadonlyMap<string, Uint8Array> };
+  | { readonly kind: 'files'; readonly files: ReadonlyMap<string, Uint8Array> }
+  /** A drive built earlier: a Payload.build result or a file in a configured imageDirs directory. */
+  | { readonly kind: 'image'; readonly path: string };
 
 export type Action =
   | { readonly method: 'Host.getCapabilities' }
-  | { readonly method: 'Payload.build'; readonly source: Source; readonly domain?: string }
+  | { readonly method: 'Payload.build'; readonly source: Exclude<Source, { kind: 'image' }>; readonly domain?: string }
   | { readonly method: 'Payload.attach'; readonly domain: string; readonly source: Source }
   | { readonly method: 'VM.start'; readonly domain: string; readonly source: Source }
   | { readonly method: 'Payload.detach'; readonly domain: string }
@@ -35,6 +37,8 @@ const source = {
   },
 };
 
+const image = { type: 'string', minLength: 1, maxLength: 4096 };
+
 function object(properties: Record<string, unknown>, required: string[]): object {
   return { type: 'object', additionalProperties: false, properties, required };
 }
@@ -42,8 +46,8 @@ function object(properties: Record<string, unknown>, required: string[]): object
 const SCHEMAS: Record<Method, object> = {
   'Host.getCapabilities': object({}, []),
   'Payload.build': object({ ...source, domain }, []),
-  'Payload.attach': object({ ...source, domain }, ['domain']),
-  'VM.start': object({ ...source, domain }, ['domain']),
+  'Payload.attach': object({ ...source, image, domain }, ['domain']),
+  'VM.start': object({ ...source, image, domain }, ['domain']),
   'Payload.detach': object({ domain }, ['domain']),
   'Payload.get': object({ domain }, ['domain']),
   'Payload.list': object({}, []),
@@ -63,9 +67,12 @@ function problemOf(e: ErrorObject): Problem {
 
 function sourceOf(p: Record<string, unknown>, method: string): Source {
   const has = (k: string) => Object.hasOwn(p, k);
-  if (has('initialization') === has('files')) {
-    throw invalid('INVALID_PARAMS', `${method} needs its payload`, [{ path: 'params', message: 'needs exactly one of initialization or files' }]);
+  const given = ['initialization', 'files', 'image'].filter(has);
+  if (given.length !== 1) {
+    const choices = method === 'Payload.build' ? 'initialization or files' : 'initialization, files or image';
+    throw invalid('INVALID_PARAMS', `${method} needs its payload`, [{ path: 'params', message: `needs exactly one of ${choices}` }]);
   }
+  if (has('image')) return { kind: 'image', path: p['image'] as string };
   if (has('files')) {
     const files = new Map<string, Uint8Array>();
     const problems: Problem[] = [];
@@ -97,7 +104,10 @@ export function parseAction(method: string, params: unknown): Action {
       return { method: m, domain: fields['domain'] as string };
     case 'Payload.build': {
       const d = fields['domain'] as string | undefined;
-      return { method: m, source: sourceOf(fields, m), ...(d === undefined ? {} : { domain: d }) };
+      const source = sourceOf(fields, m);
+      // The schema has no `image` for Payload.build: there is nothing to build from a drive.
+      if (source.kind === 'image') throw new AgentError('INTERNAL', 'Payload.build schema admitted an image');
+      return { method: m, source, ...(d === undefined ? {} : { domain: d }) };
     }
     case 'Payload.attach':
     case 'VM.start':

@@ -18,6 +18,7 @@ import type { Initialization } from '../initialization/types.js';
 import type { DriveTree } from '../cloudinit/types.js';
 import { readIsoFile, readIsoImage, type IsoWriter } from '../iso/index.js';
 import { buildDriveImage, DEFAULT_LABEL, sha256Hex, treeDigest, verifyImage, type DriveImage } from '../payload/build-drive.js';
+import type { PrebuiltDrive } from '../payload/prebuilt.js';
 import type { AttachedPayload, DomainRecord, PayloadStore } from '../payload/store.js';
 import { KeyedLock } from './keyed-lock.js';
 import { assertSource, insertMedia, readOurDrive, removeMedia, undoMedia, type MediaChange, type OurDrive } from './media.js';
@@ -29,11 +30,15 @@ export interface RawDrive {
   readonly tree: DriveTree;
 }
 
-/** What a drive is built from: initialization settings, or a raw file tree. */
-export type DriveInput = Initialization | RawDrive;
+/** What a drive is built from: initialization settings, a raw file tree, or a drive built earlier. */
+export type DriveInput = Initialization | RawDrive | PrebuiltDrive;
 
 function isRaw(input: DriveInput): input is RawDrive {
   return (input as RawDrive).kind === 'raw-files';
+}
+
+function isPrebuilt(input: DriveInput): input is PrebuiltDrive {
+  return (input as PrebuiltDrive).kind === 'prebuilt';
 }
 
 export type Notify = (method: 'Payload.attached' | 'Payload.removed', params: Record<string, unknown>) => void;
@@ -180,6 +185,10 @@ export class VmService {
   }
 
   private async build(input: DriveInput, ours: OurDrive): Promise<DriveImage> {
+    if (isPrebuilt(input)) {
+      // Read and checked by loadPrebuiltDrive; stored as a copy and read back like any other.
+      return { bytes: input.bytes, sha256: sha256Hex(input.bytes), contentDigest: treeDigest(input.tree), instanceId: input.instanceId, label: this.label, tree: input.tree, warnings: [] };
+    }
     const facts = { uuid: ours.desc.uuid, name: ours.desc.name, nics: ours.desc.macs.map((mac) => ({ mac })) };
     if (!isRaw(input)) return buildDriveImage(input, facts, { writer: this.deps.writer, label: this.label });
     const bytes = await this.deps.writer.write({ files: input.tree }, { volumeId: this.label });
@@ -196,7 +205,7 @@ export class VmService {
       const ours = await readOurDrive(hv, await hv.lookup(domain), false);
       facts = { uuid: ours.desc.uuid, nics: ours.desc.macs.map((mac) => ({ mac })) };
     }
-    const image = isRaw(input)
+    const image = isRaw(input) || isPrebuilt(input)
       ? await this.build(input, { desc: { uuid: facts.uuid, name: '', machine: '', macs: [], disks: [], controllers: [] }, present: false })
       : await buildDriveImage(input, facts, { writer: this.deps.writer, label: this.label });
     const path = domain === undefined ? await store.putBuild(image.bytes, image.sha256) : await store.putImage(facts.uuid, image.bytes, image.sha256);

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
+import type { AgentError } from '../../src/errors.js';
 import { embedUri, prepareEmbedRoot } from '../../src/libvirt/embed.js';
 import { RpcClient } from '../../src/rpc/client.js';
 import { describeDomain } from '../../src/vm/domain-xml.js';
@@ -73,6 +74,54 @@ describe('configdrived, the real process', function () {
       const ready = await listener;
       assert.match(ready.stdout, /READY=1/);
     } finally {
+      daemon.kill('SIGTERM');
+      await daemon;
+    }
+  });
+
+  it('attaches a pre-built drive named by path, only from its builds and the imageDirs setting', async () => {
+    const uri = await prepareEmbedRoot(join(dir, 'embed'));
+    writeFileSync(join(dir, 'vm.xml'), domainXml({ name: 'prebuilt-vm', macs: MACS }));
+    const defined = await execa('virsh', ['-q', '-c', uri, `define ${join(dir, 'vm.xml')}`], { reject: false });
+    assert.equal(defined.exitCode, 0, defined.stderr);
+    const ops = join(dir, 'ops');
+    mkdirSync(ops);
+    writeFileSync(join(dir, 'configdrived.yaml'), `imageDirs: [${JSON.stringify(ops)}]\n`);
+    const sock = join(dir, 'd.sock');
+    const daemon = startDaemon(['--config', join(dir, 'configdrived.yaml'), '--uri', uri, '--socket', sock, '--state-dir', join(dir, 'state')]);
+    const client = await connect(sock);
+    try {
+      const built = await client.call<{ path: string; sha256: string; instanceId: string }>('Payload.build', { initialization: SEED_XML });
+      const attached = await client.call<{ path: string; sha256: string; instanceId: string; verified: { files: number } }>('Payload.attach', { domain: 'prebuilt-vm', image: built.path });
+      assert.notEqual(attached.path, built.path, 'the store keeps its own copy');
+      assert.equal(attached.sha256, built.sha256);
+      assert.equal(attached.instanceId, built.instanceId);
+      assert.equal(attached.verified.files, 3);
+
+      writeFileSync(join(ops, 'operator.iso'), readFileSync(built.path));
+      const fromOps = await client.call<{ sha256: string; changed: boolean }>('Payload.attach', { domain: 'prebuilt-vm', image: join(ops, 'operator.iso') });
+      assert.equal(fromOps.sha256, built.sha256);
+      assert.equal(fromOps.changed, false, 'the same drive again changes nothing');
+
+      const refusal = async (params: Record<string, unknown>, method = 'Payload.attach') =>
+        client.call(method, params).then(
+          () => assert.fail(`${JSON.stringify(params)} was accepted`),
+          (e: AgentError) => ({ code: e.code, path: e.problems[0]?.path, message: e.problems[0]?.message ?? '' }),
+        );
+      let r = await refusal({ domain: 'prebuilt-vm', image: '/etc/shadow' });
+      assert.deepEqual([r.code, r.path], ['INVALID_PARAMS', 'params.image']);
+      assert.match(r.message, /outside the directories/);
+      writeFileSync(join(ops, 'garbage.iso'), Buffer.alloc(70_000, 0x41));
+      r = await refusal({ domain: 'prebuilt-vm', image: join(ops, 'garbage.iso') });
+      assert.match(r.message, /not a readable ISO9660 volume/);
+      r = await refusal({ image: built.path }, 'Payload.build');
+      assert.deepEqual([r.code, r.path, r.message], ['INVALID_PARAMS', 'params.image', 'is not a known field']);
+      r = await refusal({ domain: 'prebuilt-vm', image: built.path, initialization: SEED_XML });
+      assert.deepEqual([r.code, r.path], ['INVALID_PARAMS', 'params']);
+      // Still serving.
+      assert.equal((await client.call<unknown[]>('Payload.list')).length, 1);
+    } finally {
+      client.close();
       daemon.kill('SIGTERM');
       await daemon;
     }
