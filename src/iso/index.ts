@@ -5,7 +5,7 @@ import { writeIsoImage, type IsoWriteOptions } from './writer.js';
 
 export { buildTree, ISO_LIMITS, validateVolumeId, type IsoTree } from './tree.js';
 export { planImage, writeIsoImage, writeIsoImageToFile, type IsoWriteOptions } from './writer.js';
-export { readIsoFile, readIsoImage, MAX_IMAGE_BYTES, type IsoImage, type NameSpace, type ReadOptions } from './reader.js';
+export { readImageFile, readIsoFile, readIsoImage, MAX_IMAGE_BYTES, type IsoImage, type NameSpace, type ReadOptions } from './reader.js';
 export { writeWithGenisoimage } from './genisoimage.js';
 
 export type WriterName = 'builtin' | 'genisoimage';

@@ -239,17 +239,23 @@ export function readIsoImage(bytes: Uint8Array, options: ReadOptions = {}): IsoI
   return { volumeId, extensions: { rockRidge, joliet: vd.joliet !== undefined }, names, files, directories };
 }
 
-/** Reads and parses an image file; a file too large to be a drive is refused unread. */
-export async function readIsoFile(path: string, options: ReadOptions = {}): Promise<IsoImage> {
-  let bytes: Buffer;
+/**
+ * An image file's bytes, with the checks every reader of a named file needs: a regular
+ * file, not larger than any drive, read errors as IO_ERROR naming the path.
+ */
+export async function readImageFile(path: string): Promise<Buffer> {
   try {
     const info = await stat(path);
     if (!info.isFile()) throw malformed(`${path} is not a regular file`);
     if (info.size > MAX_IMAGE_BYTES) throw malformed(`${path} is ${String(info.size)} bytes, larger than any drive this agent reads`);
-    bytes = await readFile(path);
+    return await readFile(path);
   } catch (err) {
     if (err instanceof AgentError) throw err;
     throw new AgentError('IO_ERROR', `cannot read ${path}: ${String((err as NodeJS.ErrnoException).code ?? err)}`, { cause: err });
   }
-  return readIsoImage(bytes, options);
+}
+
+/** Reads and parses an image file; a file too large to be a drive is refused unread. */
+export async function readIsoFile(path: string, options: ReadOptions = {}): Promise<IsoImage> {
+  return readIsoImage(await readImageFile(path), options);
 }

@@ -7,11 +7,11 @@
  * drive's label and a meta_data.json cloud-init will accept. The bytes are then copied
  * into the store like any built image: the caller's file is never handed to QEMU.
  */
-import { readFile, realpath, stat } from 'node:fs/promises';
+import { realpath } from 'node:fs/promises';
 import { isAbsolute, sep } from 'node:path';
 import type { DriveTree } from '../cloudinit/types.js';
 import { AgentError, invalid } from '../errors.js';
-import { MAX_IMAGE_BYTES, readIsoImage } from '../iso/index.js';
+import { readImageFile, readIsoImage } from '../iso/index.js';
 
 export interface PrebuiltDrive {
   readonly kind: 'prebuilt';
@@ -41,14 +41,13 @@ export async function loadPrebuiltDrive(path: string, allowedDirs: readonly stri
   if (!(await inside(real, allowedDirs))) {
     refuse(`${path} is outside the directories pre-built images may come from (the store's builds and the imageDirs setting)`);
   }
-  const info = await stat(real);
-  if (!info.isFile()) refuse(`${path} is not a regular file`);
-  if (info.size > MAX_IMAGE_BYTES) refuse(`${path} is ${String(info.size)} bytes, larger than any drive this agent reads`);
-  const bytes = new Uint8Array(await readFile(real));
   let image;
+  let bytes: Uint8Array;
   try {
+    bytes = new Uint8Array(await readImageFile(real));
     image = readIsoImage(bytes);
   } catch (err) {
+    // Not a regular file, too large, or not ISO9660: the caller's mistake, named as such.
     if (err instanceof AgentError && err.code === 'ISO_MALFORMED') refuse(`${path} is not a readable ISO9660 volume: ${err.message}`);
     throw err;
   }
