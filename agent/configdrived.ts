@@ -14,6 +14,7 @@ import { prepareEmbedRoot } from '../src/libvirt/embed.js';
 import { forkSafeDescriptors, isInProcessUri } from '../src/libvirt/fork-guard.js';
 import { Hypervisor } from '../src/libvirt/hypervisor.js';
 import { createLogger } from '../src/log.js';
+import { BuildPool, inlineBuilder, type DriveBuilder } from '../src/payload/build-pool.js';
 import { PayloadStore } from '../src/payload/store.js';
 import { RpcServer } from '../src/rpc/server.js';
 import { recover } from '../src/vm/recover.js';
@@ -23,6 +24,12 @@ import { groupId, notifySystemd } from './daemon/system.js';
 
 const EXIT = { OK: 0, FAILED: 1, USAGE: 2, CONFIG: 78 } as const;
 const DEFAULT_CONFIG = '/etc/configdrived/configdrived.yaml';
+
+/**
+ * A build thread's heap: small young generation (RSS under load), and an old-generation
+ * cap far above what the largest accepted document needs, so a hostile one fails alone.
+ */
+const BUILD_THREAD_LIMITS = { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 256 };
 
 const HELP = `Usage: configdrived [--config FILE] [--socket PATH] [--uri URI] [--state-dir DIR]
                    [--log-level LEVEL] [--print-config] [--help] [--version]
@@ -114,6 +121,7 @@ export async function main(argv: readonly string[]): Promise<number> {
 async function run(config: Config, configFile: string): Promise<number> {
   const log = createLogger({ level: config.logLevel });
   let hv: Hypervisor | undefined;
+  let builder: DriveBuilder = inlineBuilder;
   try {
     const started = performance.now();
     const embedRoot = /^qemu:\/\/\/embed\?root=(.+)$/.exec(config.uri)?.[1];
@@ -125,15 +133,18 @@ async function run(config: Config, configFile: string): Promise<number> {
     const report = await recover(hv, store);
     log.info('recovered state', { tempFiles: report.tempFiles.length, finished: report.finished.length, rolledBack: report.rolledBack.length, vanished: report.vanished.length, orphanImages: report.orphanImages.length });
     const holder: { server?: RpcServer } = {};
+    builder = config.buildThreads === 0 ? inlineBuilder : new BuildPool({ threads: config.buildThreads, idleMs: config.buildThreadIdleMs, resourceLimits: BUILD_THREAD_LIMITS });
+    let writer = config.isoWriter;
     const service = new VmService({
       hv,
       store,
-      writer: createIsoWriter(config.isoWriter),
+      builder,
+      writer: createIsoWriter(writer),
       notify: (method, params) => holder.server?.notify(method, params),
       warn: (m) => log.warning(m),
     });
     let imageDirs = config.imageDirs;
-    const server = new RpcServer(createHandler(service, hv, log, config.isoWriter, () => [store.buildsDir, ...imageDirs]), config, log);
+    const server = new RpcServer(createHandler(service, hv, log, () => writer, () => [store.buildsDir, ...imageDirs]), config, log);
     holder.server = server;
     const activated = process.env['LISTEN_PID'] === String(process.pid) && process.env['LISTEN_FDS'] === '1';
     await server.listen(activated ? { fd: 3 } : { path: config.socket, mode: config.socketMode, ...(config.socketGroup === '' ? {} : { gid: await groupId(config.socketGroup) }) });
@@ -157,6 +168,8 @@ async function run(config: Config, configFile: string): Promise<number> {
         .then(({ config: next }) => {
           log.level = next.logLevel;
           imageDirs = next.imageDirs;
+          writer = next.isoWriter;
+          service.useWriter(createIsoWriter(writer));
           Object.assign(server.limits, { maxFrameBytes: next.maxFrameBytes, idleTimeoutMs: next.idleTimeoutMs, maxConnections: next.maxConnections, maxInFlight: next.maxInFlight, allowedUids: next.allowedUids, allowedGids: next.allowedGids });
           log.info('configuration reloaded', { logLevel: next.logLevel });
         })
@@ -167,12 +180,14 @@ async function run(config: Config, configFile: string): Promise<number> {
     await notifySystemd('STOPPING=1');
     clearInterval(sweeper);
     await server.close(config.drainTimeoutMs);
+    await builder.close();
     await hv.close();
     log.info('stopped');
     return EXIT.OK;
   } catch (err) {
     const e = toAgentError(err);
     log.error('cannot run', { code: e.code, error: e.message });
+    await builder.close();
     await hv?.close().catch(() => undefined);
     return e instanceof AgentError && e.code === 'CONFIG_INVALID' ? EXIT.CONFIG : EXIT.FAILED;
   }

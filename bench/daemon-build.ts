@@ -6,6 +6,8 @@
  * p99 latency, and the daemon's RSS idle and under load.
  *
  *   npm run build && node dist/bench/daemon-build.js
+ *
+ * BENCH_DAEMON_NODE_ARGS passes Node flags to the daemon, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
  */
 import { execa } from 'execa';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -29,7 +31,8 @@ function rssMiB(pid: number): number {
 const dir = mkdtempSync(join(tmpdir(), 'bench-daemon-'));
 const sock = join(dir, 'sock');
 const uri = await prepareEmbedRoot(join(dir, 'embed'));
-const daemon = execa(process.execPath, [resolve(HERE, '../agent/configdrived.js'), '--config', join(dir, 'none.yaml'), '--uri', uri, '--socket', sock, '--state-dir', join(dir, 'state'), '--log-level', 'warning'], {
+const daemonNodeArgs = (process.env['BENCH_DAEMON_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+const daemon = execa(process.execPath, [...daemonNodeArgs, resolve(HERE, '../agent/configdrived.js'), '--config', join(dir, 'none.yaml'), '--uri', uri, '--socket', sock, '--state-dir', join(dir, 'state'), '--log-level', 'warning'], {
   stdio: ['ignore', 'ignore', 'inherit', { file: '/dev/null' }, { file: '/dev/null' }],
   reject: false,
 });

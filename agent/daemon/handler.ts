@@ -4,11 +4,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { AgentError } from '../../src/errors.js';
-import { INITIALIZATION_LIMITS, parseInitialization, parseInitializationValue } from '../../src/initialization/index.js';
+import { INITIALIZATION_LIMITS } from '../../src/initialization/index.js';
 import { ISO_LIMITS, WRITER_NAMES } from '../../src/iso/index.js';
 import type { Hypervisor } from '../../src/libvirt/hypervisor.js';
 import type { Logger } from '../../src/log.js';
 import { DEFAULT_LABEL } from '../../src/payload/build-drive.js';
+import type { BuildSource } from '../../src/payload/build-job.js';
 import { loadPrebuiltDrive } from '../../src/payload/prebuilt.js';
 import type { Action, Source } from '../../src/rpc/actions.js';
 import type { Perform } from '../../src/rpc/server.js';
@@ -19,15 +20,22 @@ export const AGENT_VERSION = (JSON.parse(readFileSync(new URL('../../../package.
 /** Where pre-built drives may come from; a getter because SIGHUP can change it. */
 export type ImageDirs = () => readonly string[];
 
-async function input(source: Source, log: Logger, imageDirs: ImageDirs): Promise<{ drive: DriveInput; warnings: readonly string[] }> {
-  if (source.kind === 'files') return { drive: { kind: 'raw-files', tree: source.files }, warnings: [] };
-  if (source.kind === 'image') return { drive: await loadPrebuiltDrive(source.path, imageDirs(), DEFAULT_LABEL), warnings: [] };
-  const parsed = typeof source.document === 'string' ? parseInitialization(source.document, source.format) : parseInitializationValue(source.document);
-  for (const w of parsed.warnings) log.info('initialization warning', { warning: w });
-  return { drive: parsed.initialization, warnings: parsed.warnings };
+function buildSource(source: Exclude<Source, { kind: 'image' }>): BuildSource {
+  // A document is parsed where it is built (a build thread): the event loop only routes it.
+  return source.kind === 'files' ? { kind: 'raw-files', tree: source.files } : source;
 }
 
-function attachView(r: AttachResult, warnings: readonly string[]) {
+async function input(source: Source, imageDirs: ImageDirs): Promise<DriveInput> {
+  return source.kind === 'image' ? loadPrebuiltDrive(source.path, imageDirs(), DEFAULT_LABEL) : buildSource(source);
+}
+
+/** Warnings go back to the caller and, at info, to the log: a setting that was not applied as written. */
+function logged(log: Logger, warnings: readonly string[]): readonly string[] {
+  for (const w of warnings) log.info('initialization warning', { warning: w });
+  return warnings;
+}
+
+function attachView(r: AttachResult) {
   return {
     domain: r.domain,
     changed: r.changed,
@@ -38,11 +46,11 @@ function attachView(r: AttachResult, warnings: readonly string[]) {
     label: r.payload.label,
     instanceId: r.payload.instanceId,
     verified: r.verified,
-    warnings: [...warnings, ...r.warnings],
+    warnings: r.warnings,
   };
 }
 
-export function createHandler(service: VmService, hv: Hypervisor, log: Logger, writer: string, imageDirs: ImageDirs): Perform {
+export function createHandler(service: VmService, hv: Hypervisor, log: Logger, writer: () => string, imageDirs: ImageDirs): Perform {
   return async (action: Action) => {
     switch (action.method) {
       case 'Host.getCapabilities': {
@@ -51,23 +59,24 @@ export function createHandler(service: VmService, hv: Hypervisor, log: Logger, w
           agent: { name: 'configdrive-agent', version: AGENT_VERSION },
           libvirt: versions,
           isoWriters: WRITER_NAMES,
-          isoWriter: writer,
+          isoWriter: writer(),
           formats: ['ovirt-xml', 'ovirt-json', 'sdk-v3-json', 'native-json', 'native-yaml', 'raw-files'],
           limits: { initialization: INITIALIZATION_LIMITS, iso: ISO_LIMITS },
         };
       }
       case 'Payload.build': {
-        const { drive, warnings } = await input(action.source, log, imageDirs);
-        const { path, image } = await service.buildOnly(drive, action.domain);
-        return { path, size: image.bytes.length, sha256: image.sha256, label: image.label, instanceId: image.instanceId, files: [...image.tree].map(([p, b]) => ({ path: p, size: b.length })), warnings: [...warnings, ...image.warnings] };
+        const b = await service.buildOnly(buildSource(action.source), action.domain);
+        return { path: b.path, size: b.size, sha256: b.sha256, label: b.label, instanceId: b.instanceId, files: b.files, warnings: logged(log, b.warnings) };
       }
       case 'Payload.attach': {
-        const { drive, warnings } = await input(action.source, log, imageDirs);
-        return attachView(await service.attach(action.domain, drive), warnings);
+        const r = await service.attach(action.domain, await input(action.source, imageDirs));
+        logged(log, r.warnings);
+        return attachView(r);
       }
       case 'VM.start': {
-        const { drive, warnings } = await input(action.source, log, imageDirs);
-        return attachView(await service.start(action.domain, drive), warnings);
+        const r = await service.start(action.domain, await input(action.source, imageDirs));
+        logged(log, r.warnings);
+        return attachView(r);
       }
       case 'Payload.detach':
         return service.detach(action.domain);

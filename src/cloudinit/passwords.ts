@@ -85,11 +85,13 @@ class HashCache {
 export const passwordHashCache = new HashCache(1024);
 
 /**
- * The same hashes passwordHash would compute, computed on libuv's thread pool so a
- * daemon building many drives keeps its event loop free (one hash costs about 1 ms of
- * CPU). The translator then only sees hashed passwords and stays synchronous and pure.
+ * The same hashes passwordHash would compute, done before translation so the translator
+ * only sees hashed passwords and stays synchronous and pure. One hash costs about 1 ms of
+ * CPU: on the daemon's event loop it runs on libuv's thread pool; a build thread, whose
+ * whole job is this build, passes `blocking` and hashes on its own thread, which also
+ * saves handing koffi's 32 KiB work buffer to another thread and back.
  */
-export async function prehashPasswords(init: Initialization, instanceId: string, options: { cache?: boolean } = {}): Promise<Initialization> {
+export async function prehashPasswords(init: Initialization, instanceId: string, options: { cache?: boolean; blocking?: boolean } = {}): Promise<Initialization> {
   if (!init.users.some((u) => u.password?.kind === 'clear')) return init;
   const useCache = options.cache ?? true;
   const users = await Promise.all(
@@ -99,7 +101,8 @@ export async function prehashPasswords(init: Initialization, instanceId: string,
       const key = useCache ? passwordHashCache.keyFor(instanceId, user.name, clear) : '';
       let hash = useCache ? passwordHashCache.get(key) : undefined;
       if (hash === undefined) {
-        hash = await sha512CryptAsync(clear, deriveSalt(instanceId, user.name));
+        const salt = deriveSalt(instanceId, user.name);
+        hash = options.blocking === true ? sha512Crypt(clear, salt) : await sha512CryptAsync(clear, salt);
         if (useCache) passwordHashCache.set(key, hash);
       }
       return { ...user, password: { kind: 'hashed', value: new Redacted(hash) } };

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import yaml from 'js-yaml';
 import { AgentError, invalid, type Problem } from '../errors.js';
 
-type Kind = 'string' | 'path' | 'paths' | 'mode' | 'positive' | 'uids' | 'level' | 'writer';
+type Kind = 'string' | 'path' | 'paths' | 'mode' | 'positive' | 'count' | 'uids' | 'level' | 'writer';
 
 interface Key {
   readonly kind: Kind;
@@ -25,6 +25,8 @@ export const CONFIG_TABLE = {
   uri: { kind: 'string', default: 'qemu:///system', meaning: 'libvirt connection URI; qemu:///embed?root=DIR runs QEMU without libvirtd', reload: false },
   stateDir: { kind: 'path', default: '/var/lib/configdrived', meaning: 'payload images and per-domain records', reload: false },
   isoWriter: { kind: 'writer', default: 'builtin', meaning: 'builtin (in-process) or genisoimage', reload: true },
+  buildThreads: { kind: 'count', default: 2, meaning: 'threads that parse and build drives (0: on the event loop); each starts when work arrives', reload: false },
+  buildThreadIdleMs: { kind: 'positive', default: 60000, meaning: 'a build thread without work for this long is stopped, giving its memory back', reload: false },
   isoGroup: { kind: 'string', default: '', meaning: 'group given to images so QEMU can read them (empty: keep root)', reload: false },
   maxFrameBytes: { kind: 'positive', default: 4194304, meaning: 'longest request line accepted', reload: true },
   idleTimeoutMs: { kind: 'positive', default: 60000, meaning: 'a connection without a complete request for this long is closed', reload: true },
@@ -48,6 +50,8 @@ export interface Config {
   stateDir: string;
   isoWriter: 'builtin' | 'genisoimage';
   isoGroup: string;
+  buildThreads: number;
+  buildThreadIdleMs: number;
   maxFrameBytes: number;
   idleTimeoutMs: number;
   maxConnections: number;
@@ -76,6 +80,8 @@ function convert(kind: Kind, value: unknown): { ok: true; value: unknown } | { o
     }
     case 'positive':
       return Number.isSafeInteger(value) && (value as number) > 0 ? { ok: true, value } : { ok: false, message: 'expected a positive integer' };
+    case 'count':
+      return Number.isSafeInteger(value) && (value as number) >= 0 && (value as number) <= 64 ? { ok: true, value } : { ok: false, message: 'expected an integer from 0 to 64' };
     case 'uids':
       return Array.isArray(value) && value.every((v) => Number.isSafeInteger(v) && (v as number) >= 0) ? { ok: true, value } : { ok: false, message: 'expected a list of numeric ids' };
     case 'level':

@@ -28,6 +28,13 @@ export interface BuildOptions {
   readonly writer: IsoWriter;
   readonly label?: string;
   readonly timestamp?: Date;
+  /** Hash passwords on this thread (a build thread) rather than on libuv's pool. */
+  readonly blockingHash?: boolean;
+}
+
+/** A Buffer over the same memory: Buffer.from(Uint8Array) would copy it. */
+function view(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 export function sha256Hex(bytes: Uint8Array): string {
@@ -46,7 +53,7 @@ export function treeDigest(tree: DriveTree): string {
 
 export async function buildDriveImage(init: Initialization, facts: DomainFacts, options: BuildOptions): Promise<DriveImage> {
   const label = options.label ?? DEFAULT_LABEL;
-  const hashed = await prehashPasswords(init, init.instanceId ?? facts.uuid);
+  const hashed = await prehashPasswords(init, init.instanceId ?? facts.uuid, { blocking: options.blockingHash === true });
   const drive = buildDriveTree(hashed, facts);
   const bytes = await options.writer.write(
     { files: drive.tree },
@@ -65,6 +72,17 @@ export async function buildDriveImage(init: Initialization, facts: DomainFacts, 
 }
 
 /**
+ * A VDSM-style raw payload packed as given, no translation. It carries its own
+ * meta_data; `instanceId` (the domain UUID) names the instance only in the agent's record.
+ */
+export async function packRawDrive(tree: DriveTree, instanceId: string, options: BuildOptions): Promise<DriveImage> {
+  const label = options.label ?? DEFAULT_LABEL;
+  const bytes = await options.writer.write({ files: tree }, { volumeId: label });
+  verifyImage(readIsoImage(bytes), tree, label, `image from the ${options.writer.name} writer`);
+  return { bytes, sha256: sha256Hex(bytes), contentDigest: treeDigest(tree), instanceId, label, tree, warnings: [] };
+}
+
+/**
  * What the guest will read equals what we built: the label ds-identify looks for, and
  * exactly our files, byte for byte, nothing more. `what` names the image in the error.
  */
@@ -74,7 +92,7 @@ export function verifyImage(image: IsoImage, expected: DriveTree, label: string,
   for (const [path, bytes] of expected) {
     const found = image.files.get(path);
     if (found === undefined) differences.push(`${path} is missing`);
-    else if (Buffer.compare(Buffer.from(found), Buffer.from(bytes)) !== 0) differences.push(`${path} differs`);
+    else if (Buffer.compare(view(found), view(bytes)) !== 0) differences.push(`${path} differs`);
   }
   for (const path of image.files.keys()) {
     if (!expected.has(path)) differences.push(`${path} is not ours`);

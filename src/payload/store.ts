@@ -11,9 +11,10 @@
  * looking at what libvirt actually has. Records never hold file contents or secrets.
  */
 import { mkdir, readdir, readFile, stat, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { AgentError } from '../errors.js';
 import { TEMP_PREFIX, writeFileAtomic } from './atomic-write.js';
+import type { BuildsDir } from './build-job.js';
 
 /** One image the agent put (or is putting) in front of a domain. */
 export interface ImageRef {
@@ -82,25 +83,25 @@ export class PayloadStore {
     await mkdir(this.buildsDir, { recursive: true, mode: 0o750 });
   }
 
+  /** Where build threads write images built for no domain (see build-job.ts). */
+  get buildsTarget(): BuildsDir {
+    return this.options.imageGid === undefined ? { dir: this.buildsDir } : { dir: this.buildsDir, gid: this.options.imageGid };
+  }
+
   /**
-   * An image built for no domain, named by its content. At most MAX_BUILDS are kept, the
-   * least recently built go first, so repeated builds cannot fill the disk. The order is
-   * kept in memory (read from the directory's mtimes once), not by listing the directory
-   * on every build.
+   * Records a build just written into buildsDir as the newest, and returns the builds
+   * that fall out: at most MAX_BUILDS are kept, the least recently built go first, so
+   * repeated builds cannot fill the disk. The caller removes them (a build thread, off
+   * the event loop: DriveBuilder.discard). The order is kept in memory, read from the
+   * directory's mtimes once, not by listing the directory on every build.
    */
-  async putBuild(bytes: Uint8Array, sha256: string): Promise<string> {
-    const path = join(this.buildsDir, `${sha256}.iso`);
-    // A build is a cache entry nothing refers to: no fsync; a crash may lose it, never half of it.
-    await writeFileAtomic(path, bytes, 0o640, this.options.imageGid, 'none');
+  async noteBuild(path: string): Promise<string[]> {
+    if (dirname(path) !== this.buildsDir) throw new AgentError('INTERNAL', `${path} is not in ${this.buildsDir}`);
     const queue = await this.buildQueue();
     const at = queue.indexOf(path);
     if (at >= 0) queue.splice(at, 1);
     queue.push(path);
-    while (queue.length > MAX_BUILDS) {
-      const oldest = queue.shift()!;
-      await unlink(oldest).catch(() => undefined); // removed by hand meanwhile: already gone
-    }
-    return path;
+    return queue.length > MAX_BUILDS ? queue.splice(0, queue.length - MAX_BUILDS) : [];
   }
 
   /** Build paths, oldest first. */

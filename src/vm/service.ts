@@ -15,26 +15,27 @@
 import { randomUUID } from 'node:crypto';
 import { AgentError } from '../errors.js';
 import type { Initialization } from '../initialization/types.js';
-import type { DriveTree } from '../cloudinit/types.js';
-import { readIsoFile, readIsoImage, type IsoWriter } from '../iso/index.js';
+import type { DomainFacts } from '../cloudinit/types.js';
+import { readIsoFile, type IsoWriter } from '../iso/index.js';
 import { buildDriveImage, DEFAULT_LABEL, sha256Hex, treeDigest, verifyImage, type DriveImage } from '../payload/build-drive.js';
+import { savedBuild, type BuildJob, type BuildSource, type SavedBuild } from '../payload/build-job.js';
+import { inlineBuilder, type DriveBuilder } from '../payload/build-pool.js';
 import type { PrebuiltDrive } from '../payload/prebuilt.js';
 import type { AttachedPayload, DomainRecord, PayloadStore } from '../payload/store.js';
 import { KeyedLock } from './keyed-lock.js';
 import { assertSource, insertMedia, readOurDrive, removeMedia, undoMedia, type MediaChange, type OurDrive } from './media.js';
 import type { AffectFlags, DomainControl, DomainRef } from './ports.js';
 
-/** A VDSM-style raw payload: the drive's files as given, no translation. */
-export interface RawDrive {
-  readonly kind: 'raw-files';
-  readonly tree: DriveTree;
-}
+/**
+ * What a drive is built from: a request's document or raw file tree (built by the
+ * builder, on a build thread in the daemon), settings already parsed (built here), or a
+ * drive built earlier.
+ */
+export type DriveInput = BuildSource | Initialization | PrebuiltDrive;
 
-/** What a drive is built from: initialization settings, a raw file tree, or a drive built earlier. */
-export type DriveInput = Initialization | RawDrive | PrebuiltDrive;
-
-function isRaw(input: DriveInput): input is RawDrive {
-  return (input as RawDrive).kind === 'raw-files';
+function isSource(input: DriveInput): input is BuildSource {
+  const kind = (input as { kind?: unknown }).kind;
+  return kind === 'initialization' || kind === 'raw-files';
 }
 
 function isPrebuilt(input: DriveInput): input is PrebuiltDrive {
@@ -47,6 +48,8 @@ export interface VmServiceDeps {
   readonly hv: DomainControl;
   readonly store: PayloadStore;
   readonly writer: IsoWriter;
+  /** Builds documents and raw trees; the default builds on this thread. */
+  readonly builder?: DriveBuilder;
   readonly label?: string;
   readonly notify?: Notify;
   /** Cleanup failures during a rollback: reported, never hiding the original error. */
@@ -66,9 +69,18 @@ export interface AttachResult {
 export class VmService {
   private readonly lock = new KeyedLock();
   private readonly label: string;
+  private readonly builder: DriveBuilder;
+  private writer: IsoWriter;
 
   constructor(private readonly deps: VmServiceDeps) {
     this.label = deps.label ?? DEFAULT_LABEL;
+    this.builder = deps.builder ?? inlineBuilder;
+    this.writer = deps.writer;
+  }
+
+  /** The ISO writer for builds from now on (SIGHUP may change it). */
+  useWriter(writer: IsoWriter): void {
+    this.writer = writer;
   }
 
   /** The "run once with cloud-init" flow. */
@@ -190,27 +202,30 @@ export class VmService {
       return { bytes: input.bytes, sha256: sha256Hex(input.bytes), contentDigest: treeDigest(input.tree), instanceId: input.instanceId, label: this.label, tree: input.tree, warnings: [] };
     }
     const facts = { uuid: ours.desc.uuid, name: ours.desc.name, nics: ours.desc.macs.map((mac) => ({ mac })) };
-    if (!isRaw(input)) return buildDriveImage(input, facts, { writer: this.deps.writer, label: this.label });
-    const bytes = await this.deps.writer.write({ files: input.tree }, { volumeId: this.label });
-    verifyImage(readIsoImage(bytes), input.tree, this.label, `image from the ${this.deps.writer.name} writer`);
-    // A raw payload carries its own meta_data; the domain UUID names the instance here only for the record.
-    return { bytes, sha256: sha256Hex(bytes), contentDigest: treeDigest(input.tree), instanceId: ours.desc.uuid, label: this.label, tree: input.tree, warnings: [] };
+    if (isSource(input)) return this.builder.build(this.job(input, facts));
+    return buildDriveImage(input, facts, { writer: this.writer, label: this.label });
   }
 
-  /** Payload.build: the drive for `domain` (its UUID and NICs), or for no domain, stored and verified, attached nowhere. */
-  async buildOnly(input: DriveInput, domain?: string): Promise<{ path: string; image: DriveImage }> {
+  private job(source: BuildSource, facts: DomainFacts): BuildJob {
+    return { source, facts, label: this.label, writer: this.writer.name };
+  }
+
+  /**
+   * Payload.build: the drive for `domain` (its UUID and NICs), stored with the domain's
+   * images, or for no domain, kept among the builds; verified on disk, attached nowhere.
+   */
+  async buildOnly(source: BuildSource, domain?: string): Promise<SavedBuild> {
     const { hv, store } = this.deps;
-    let facts: { uuid: string; nics: { mac: string }[] } = { uuid: randomUUID(), nics: [] };
-    if (domain !== undefined) {
-      const ours = await readOurDrive(hv, await hv.lookup(domain), false);
-      facts = { uuid: ours.desc.uuid, nics: ours.desc.macs.map((mac) => ({ mac })) };
+    if (domain === undefined) {
+      const saved = await this.builder.buildToFile(this.job(source, { uuid: randomUUID(), nics: [] }), store.buildsTarget);
+      this.builder.discard(await store.noteBuild(saved.path));
+      return saved;
     }
-    const image = isRaw(input) || isPrebuilt(input)
-      ? await this.build(input, { desc: { uuid: facts.uuid, name: '', machine: '', macs: [], disks: [], controllers: [] }, present: false })
-      : await buildDriveImage(input, facts, { writer: this.deps.writer, label: this.label });
-    const path = domain === undefined ? await store.putBuild(image.bytes, image.sha256) : await store.putImage(facts.uuid, image.bytes, image.sha256);
+    const ours = await readOurDrive(hv, await hv.lookup(domain), false);
+    const image = await this.builder.build(this.job(source, { uuid: ours.desc.uuid, nics: ours.desc.macs.map((mac) => ({ mac })) }));
+    const path = await store.putImage(ours.desc.uuid, image.bytes, image.sha256);
     await this.verifyOnDisk(path, image);
-    return { path, image };
+    return savedBuild(path, image);
   }
 
   private async verifyOnDisk(path: string, image: DriveImage): Promise<void> {

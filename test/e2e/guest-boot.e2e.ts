@@ -263,7 +263,7 @@ describe(`A real Debian 12 guest with stock cloud-init, configured from the agen
 
   async function bootWithWrongLabel(spec: GuestSpec): Promise<Boot> {
     // The agent's own drive for this domain, with only its label changed.
-    const built = await service.buildOnly(SEED, undefined);
+    const built = await service.buildOnly({ kind: 'initialization', document: fixture('fixtures/seed/initialization.xml').toString('utf8'), format: 'xml' });
     const tree = await readIsoFile(built.path);
     const iso = join(work, 'wrong-label.iso');
     writeFileSync(iso, writeIsoImage({ files: tree.files }, { volumeId: 'config-3' }));

@@ -1,9 +1,17 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AgentError } from '../../src/errors.js';
+import { writeCacheFileSync } from '../../src/payload/atomic-write.js';
 import { MAX_BUILDS, PayloadStore, type DomainRecord } from '../../src/payload/store.js';
+
+/** What the service does with a build: a thread writes it into buildsDir, the store notes it, what falls out is removed. */
+async function putBuild(store: PayloadStore, bytes: Uint8Array, sha256: string): Promise<void> {
+  const path = join(store.buildsDir, `${sha256}.iso`);
+  writeCacheFileSync(path, bytes, 0o640);
+  for (const old of await store.noteBuild(path)) unlinkSync(old);
+}
 
 const UUID = '6f1c7e2a-3b4d-4e5f-8a9b-0c1d2e3f4a5b';
 const SHA = 'ab'.repeat(32);
@@ -59,9 +67,9 @@ describe('payload store', () => {
 
   it('keeps the MAX_BUILDS most recent builds, a rebuilt one counting as new', async () => {
     const sha = (i: number) => i.toString(16).padStart(64, '0');
-    for (let i = 0; i < MAX_BUILDS; i++) await store.putBuild(new Uint8Array([i & 0xff]), sha(i));
-    await store.putBuild(new Uint8Array([0]), sha(0)); // build 0 again: now the newest
-    for (let i = MAX_BUILDS; i < MAX_BUILDS + 3; i++) await store.putBuild(new Uint8Array([i & 0xff]), sha(i));
+    for (let i = 0; i < MAX_BUILDS; i++) await putBuild(store, new Uint8Array([i & 0xff]), sha(i));
+    await putBuild(store, new Uint8Array([0]), sha(0)); // build 0 again: now the newest
+    for (let i = MAX_BUILDS; i < MAX_BUILDS + 3; i++) await putBuild(store, new Uint8Array([i & 0xff]), sha(i));
     const kept = new Set(readdirSync(join(dir, 'builds')));
     assert.equal(kept.size, MAX_BUILDS);
     assert.ok(kept.has(`${sha(0)}.iso`), 'the rebuilt one stays');
@@ -79,7 +87,7 @@ describe('payload store', () => {
     }
     const restarted = new PayloadStore({ dir });
     await restarted.init();
-    await restarted.putBuild(new Uint8Array([1]), 'ff'.repeat(32));
+    await putBuild(restarted, new Uint8Array([1]), 'ff'.repeat(32));
     const kept = new Set(readdirSync(join(dir, 'builds')));
     assert.equal(kept.size, MAX_BUILDS);
     assert.ok(!kept.has(`${sha(MAX_BUILDS - 1)}.iso`), 'the oldest went');
