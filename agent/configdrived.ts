@@ -173,7 +173,11 @@ async function run(config: Config, configFile: string): Promise<number> {
           Object.assign(server.limits, { maxFrameBytes: next.maxFrameBytes, idleTimeoutMs: next.idleTimeoutMs, maxConnections: next.maxConnections, maxInFlight: next.maxInFlight, allowedUids: next.allowedUids, allowedGids: next.allowedGids });
           log.info('configuration reloaded', { logLevel: next.logLevel });
         })
-        .catch((err: unknown) => log.error('reload failed; keeping the running configuration', { error: toAgentError(err).message }));
+        .catch((err: unknown) => {
+          const e = toAgentError(err);
+          // Every problem, as at start: an operator fixes the file once, not once per SIGHUP.
+          log.error('reload failed; keeping the running configuration', { error: e.message, ...(e.problems.length > 1 ? { problems: e.problems.map(formatProblem).join('; ') } : {}) });
+        });
     });
     const signal = await stopped;
     log.info('stopping', { signal, drainMs: config.drainTimeoutMs });
