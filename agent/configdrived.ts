@@ -6,7 +6,6 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { execa } from 'execa';
 import { loadConfig, printConfig, type Config } from '../src/config/config.js';
 import { AgentError, formatProblem, toAgentError } from '../src/errors.js';
 import { createIsoWriter } from '../src/iso/index.js';
@@ -56,6 +55,8 @@ Exit status: 0 stopped cleanly, 1 failed, 2 wrong command line, 78 invalid confi
  */
 async function relaunchWithGuard(): Promise<number> {
   const args = [...process.execArgv, process.argv[1]!, ...process.argv.slice(2)];
+  // Imported here, not at the top: execa costs about 12 MB, and only this path needs it.
+  const { execa } = await import('execa');
   const child = execa(process.execPath, args, {
     stdio: ['inherit', 'inherit', 'inherit', { file: '/dev/null' }, { file: '/dev/null' }],
     reject: false,

@@ -1,6 +1,5 @@
 /** The bits of the host the daemon talks to: group names and systemd's notify socket. */
 import { readFile } from 'node:fs/promises';
-import { execa } from 'execa';
 import { AgentError } from '../../src/errors.js';
 
 /** A group name (or number) from /etc/group. */
@@ -18,5 +17,7 @@ export async function groupId(name: string): Promise<number> {
  */
 export async function notifySystemd(state: string): Promise<void> {
   if (process.env['NOTIFY_SOCKET'] === undefined) return;
+  // Loaded only under systemd: execa costs about 12 MB of memory once imported.
+  const { execa } = await import('execa');
   await execa('systemd-notify', [`--pid=${String(process.pid)}`, state], { reject: false, stdio: 'ignore' });
 }

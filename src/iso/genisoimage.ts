@@ -4,7 +4,6 @@
  * and a staging copy per image) and bigger (it pads 150 sectors), but the reference
  * every other implementation is compared with.
  */
-import { execa } from 'execa';
 import { mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -30,6 +29,9 @@ export async function writeWithGenisoimage(tree: IsoTree, options: IsoWriteOptio
       if (options.timestamp !== undefined) await utimes(join(root, path), options.timestamp, options.timestamp);
     }
     const out = join(stage, 'image.iso');
+    // Loaded on first use: execa and its dependencies take about 12 MB in every thread
+    // that imports them, and most daemons (and all build threads) never run genisoimage.
+    const { execa } = await import('execa');
     const result = await execa(GENISOIMAGE, ['-quiet', '-R', '-J', '-input-charset', 'utf-8', '-V', label, '-o', out, root], { reject: false, stdin: 'ignore' });
     if (result.exitCode !== 0) {
       throw new AgentError('ISO_WRITER_FAILED', `genisoimage exited ${String(result.exitCode)}: ${String(result.stderr).trim().split('\n').slice(-3).join(' / ')}`);
