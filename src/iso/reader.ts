@@ -5,7 +5,6 @@
  * never a hang), and the total work is bounded by the image size and fixed limits.
  * File contents are views into the input bytes, not copies.
  */
-import type { Stats } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { AgentError } from '../errors.js';
 import { SECTOR } from './writer.js';
@@ -246,21 +245,14 @@ export function readIsoImage(bytes: Uint8Array, options: ReadOptions = {}): IsoI
  */
 export async function readImageFile(path: string): Promise<Buffer> {
   try {
-    checkImageStat(path, await stat(path));
+    const info = await stat(path);
+    if (!info.isFile()) throw malformed(`${path} is not a regular file`);
+    if (info.size > MAX_IMAGE_BYTES) throw malformed(`${path} is ${String(info.size)} bytes, larger than any drive this agent reads`);
     return await readFile(path);
   } catch (err) {
-    throw readFailed(path, err);
+    if (err instanceof AgentError) throw err;
+    throw new AgentError('IO_ERROR', `cannot read ${path}: ${String((err as NodeJS.ErrnoException).code ?? err)}`, { cause: err });
   }
-}
-
-function checkImageStat(path: string, info: Stats): void {
-  if (!info.isFile()) throw malformed(`${path} is not a regular file`);
-  if (info.size > MAX_IMAGE_BYTES) throw malformed(`${path} is ${String(info.size)} bytes, larger than any drive this agent reads`);
-}
-
-function readFailed(path: string, err: unknown): AgentError {
-  if (err instanceof AgentError) return err;
-  return new AgentError('IO_ERROR', `cannot read ${path}: ${String((err as NodeJS.ErrnoException).code ?? err)}`, { cause: err });
 }
 
 /** Reads and parses an image file; a file too large to be a drive is refused unread. */
