@@ -29,9 +29,9 @@ async function input(source: Source, imageDirs: ImageDirs): Promise<DriveInput> 
   return source.kind === 'image' ? loadPrebuiltDrive(source.path, imageDirs(), DEFAULT_LABEL) : buildSource(source);
 }
 
-/** Warnings go back to the caller and, at info, to the log: a setting that was not applied as written. */
+/** Warnings go back to the caller and, at info, to the log: a setting not applied as written, or a drive the guest may ignore. */
 function logged(log: Logger, warnings: readonly string[]): readonly string[] {
-  for (const w of warnings) log.info('initialization warning', { warning: w });
+  for (const w of warnings) log.info('drive warning', { warning: w });
   return warnings;
 }
 
