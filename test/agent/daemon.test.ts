@@ -127,6 +127,46 @@ describe('configdrived, the real process', function () {
     }
   });
 
+  it('refuses hostile documents on its build threads with the field named, never logs a password, and keeps serving', async () => {
+    const uri = await prepareEmbedRoot(join(dir, 'embed'));
+    const sock = join(dir, 'd.sock');
+    const daemon = startDaemon(['--config', join(dir, 'none.yaml'), '--uri', uri, '--socket', sock, '--state-dir', join(dir, 'state')]);
+    let log = '';
+    daemon.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString()));
+    const client = await connect(sock);
+    const secret = 'Sup3r-s3cret-pw';
+    const failure = (params: Record<string, unknown>) =>
+      client.call('Payload.build', params).then(
+        () => assert.fail('accepted'),
+        (e: AgentError) => e,
+      );
+    try {
+      const withSecret = SEED_XML.replace('<password>myPass</password>', `<password>${secret}</password>`);
+      let e = await failure({ initialization: withSecret.replace('<netmask>255.255.255.0</netmask>', '<netmask>255.0.255.0</netmask>') });
+      assert.equal(e.code, 'INVALID_INITIALIZATION');
+      assert.equal(e.problems[0]?.path, 'nic_configurations[0].ip.netmask');
+      e = await failure({ initialization: `<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]><initialization><host_name>&b;</host_name></initialization>` });
+      assert.equal(e.code, 'INVALID_INITIALIZATION');
+      assert.match(e.message, /DOCTYPE/);
+      e = await failure({ initialization: { configdrive: 1, hostname: 'ok', users: [{ name: 'root', password: secret, bogus: true }] } });
+      assert.equal(e.code, 'INVALID_INITIALIZATION');
+      assert.match(e.problems.map((p) => p.path).join(','), /users\[0\]\.bogus/);
+      e = await failure({ initialization: '{"configdrive": 1, "hostname": ', format: 'json' });
+      assert.equal(e.code, 'INVALID_INITIALIZATION');
+      // The same threads still build, and the password reached neither a reply nor the log.
+      const built = await client.call<{ path: string; files: { path: string }[] }>('Payload.build', { initialization: withSecret });
+      assert.equal(built.files.length, 3);
+      await new Promise((r) => setTimeout(r, 200));
+      assert.match(log, /method=Payload\.build .*outcome=INVALID_INITIALIZATION/);
+      assert.doesNotMatch(log, new RegExp(secret));
+      assert.doesNotMatch(readFileSync(built.path).toString('latin1'), new RegExp(secret), 'only the hash is on the drive');
+    } finally {
+      client.close();
+      daemon.kill('SIGTERM');
+      await daemon;
+    }
+  });
+
   it('reloads on SIGHUP what the table marks reloadable, and keeps the running settings when the new file is bad', async () => {
     const uri = await prepareEmbedRoot(join(dir, 'embed'));
     const config = join(dir, 'configdrived.yaml');
