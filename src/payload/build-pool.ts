@@ -103,7 +103,7 @@ export class BuildPool implements DriveBuilder {
     if (!Number.isSafeInteger(options.threads) || options.threads < 1) throw new AgentError('INTERNAL', 'a build pool needs at least one thread');
   }
 
-  /** Threads running now (for tests and the daemon's status). */
+  /** Threads running now. */
   get size(): number {
     return this.threads.length;
   }
