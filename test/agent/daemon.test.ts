@@ -39,6 +39,27 @@ async function connect(path: string, timeoutMs = 60_000): Promise<RpcClient> {
   }
 }
 
+/**
+ * A daemon on a fresh embedded root in `dir` with the config file `config`, its stderr
+ * collected; `fn` gets a connected client and the log so far; the daemon is stopped
+ * whatever happens.
+ */
+async function withDaemon(dir: string, config: string, fn: (client: RpcClient, daemon: ReturnType<typeof startDaemon>, log: () => string) => Promise<void>): Promise<void> {
+  const uri = await prepareEmbedRoot(join(dir, 'embed'));
+  const sock = join(dir, 'd.sock');
+  const daemon = startDaemon(['--config', config, '--uri', uri, '--socket', sock, '--state-dir', join(dir, 'state')]);
+  let log = '';
+  daemon.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString()));
+  const client = await connect(sock);
+  try {
+    await fn(client, daemon, () => log);
+  } finally {
+    client.close();
+    daemon.kill('SIGTERM');
+    await daemon;
+  }
+}
+
 describe('configdrived, the real process', function () {
   this.timeout(240_000);
   let dir = '';
@@ -128,19 +149,13 @@ describe('configdrived, the real process', function () {
   });
 
   it('refuses hostile documents on its build threads with the field named, never logs a password, and keeps serving', async () => {
-    const uri = await prepareEmbedRoot(join(dir, 'embed'));
-    const sock = join(dir, 'd.sock');
-    const daemon = startDaemon(['--config', join(dir, 'none.yaml'), '--uri', uri, '--socket', sock, '--state-dir', join(dir, 'state')]);
-    let log = '';
-    daemon.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString()));
-    const client = await connect(sock);
     const secret = 'Sup3r-s3cret-pw';
-    const failure = (params: Record<string, unknown>) =>
-      client.call('Payload.build', params).then(
-        () => assert.fail('accepted'),
-        (e: AgentError) => e,
-      );
-    try {
+    await withDaemon(dir, join(dir, 'none.yaml'), async (client, _daemon, log) => {
+      const failure = (params: Record<string, unknown>) =>
+        client.call('Payload.build', params).then(
+          () => assert.fail('accepted'),
+          (e: AgentError) => e,
+        );
       const withSecret = SEED_XML.replace('<password>myPass</password>', `<password>${secret}</password>`);
       let e = await failure({ initialization: withSecret.replace('<netmask>255.255.255.0</netmask>', '<netmask>255.0.255.0</netmask>') });
       assert.equal(e.code, 'INVALID_INITIALIZATION');
@@ -157,30 +172,20 @@ describe('configdrived, the real process', function () {
       const built = await client.call<{ path: string; files: { path: string }[] }>('Payload.build', { initialization: withSecret });
       assert.equal(built.files.length, 3);
       await new Promise((r) => setTimeout(r, 200));
-      assert.match(log, /method=Payload\.build .*outcome=INVALID_INITIALIZATION/);
-      assert.doesNotMatch(log, new RegExp(secret));
+      assert.match(log(), /method=Payload\.build .*outcome=INVALID_INITIALIZATION/);
+      assert.doesNotMatch(log(), new RegExp(secret));
       assert.doesNotMatch(readFileSync(built.path).toString('latin1'), new RegExp(secret), 'only the hash is on the drive');
-    } finally {
-      client.close();
-      daemon.kill('SIGTERM');
-      await daemon;
-    }
+    });
   });
 
   it('reloads on SIGHUP what the table marks reloadable, and keeps the running settings when the new file is bad', async () => {
-    const uri = await prepareEmbedRoot(join(dir, 'embed'));
     const config = join(dir, 'configdrived.yaml');
     writeFileSync(config, 'isoWriter: builtin\n');
-    const sock = join(dir, 'd.sock');
-    const daemon = startDaemon(['--config', config, '--uri', uri, '--socket', sock, '--state-dir', join(dir, 'state')]);
-    let log = '';
-    daemon.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString()));
-    const logged = async (pattern: RegExp) => {
-      for (let i = 0; i < 200 && !pattern.test(log); i++) await new Promise((r) => setTimeout(r, 50));
-      assert.match(log, pattern);
-    };
-    const client = await connect(sock);
-    try {
+    await withDaemon(dir, config, async (client, daemon, log) => {
+      const logged = async (pattern: RegExp) => {
+        for (let i = 0; i < 200 && !pattern.test(log()); i++) await new Promise((r) => setTimeout(r, 50));
+        assert.match(log(), pattern);
+      };
       const caps = async () => (await client.call<{ isoWriter: string }>('Host.getCapabilities')).isoWriter;
       assert.equal(await caps(), 'builtin');
       assert.ok((await client.call<{ size: number }>('Payload.build', { initialization: SEED_XML })).size < 100_000, 'the builtin writer packs the seed in under 100 kB');
@@ -195,13 +200,9 @@ describe('configdrived, the real process', function () {
       writeFileSync(config, 'isoWriter: nonsense\nnoSuchKey: 1\n');
       daemon.kill('SIGHUP');
       await logged(/reload failed; keeping the running configuration/);
-      assert.match(log, /noSuchKey/);
+      assert.match(log(), /noSuchKey/);
       assert.equal(await caps(), 'genisoimage', 'a bad file changes nothing');
-    } finally {
-      client.close();
-      daemon.kill('SIGTERM');
-      await daemon;
-    }
+    });
   });
 
   it('starts a domain over the socket, and after SIGKILL mid-attach a restart leaves records, files and libvirt consistent', async () => {
