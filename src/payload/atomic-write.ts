@@ -15,10 +15,10 @@ export const TEMP_PREFIX = '.configdrive-tmp-';
 /**
  * How much survives a crash: `all` (the default) the file and its name; `file` the
  * content is on disk before the rename, but the rename itself may be lost (the previous
- * file then stays, whole); `none` for a cache, where the file may be lost or damaged.
+ * file then stays, whole). A cache file, which may be lost, is writeCacheFileSync's job.
  * Readers never see a partial file in any case while the system runs.
  */
-export type Durability = 'all' | 'file' | 'none';
+export type Durability = 'all' | 'file';
 
 /** `gid`, when given, is set before the rename: QEMU must never see the file with the wrong group. */
 export async function writeFileAtomic(path: string, data: Uint8Array, mode = 0o640, gid?: number, durability: Durability = 'all'): Promise<void> {
@@ -32,7 +32,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array, mode = 0o6
       // open() applies the umask; the mode is part of the contract (0640 for ISOs).
       await handle.chmod(mode);
       if (gid !== undefined) await handle.chown(-1, gid);
-      if (durability !== 'none') await handle.sync();
+      await handle.sync();
     } finally {
       await handle.close();
     }
