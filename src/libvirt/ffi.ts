@@ -51,6 +51,7 @@ export const c = {
   virConnectGetLibVersion: lib.func('int virConnectGetLibVersion(virConnectPtr conn, _Out_ unsigned long *libVer)'),
   virConnectGetVersion: lib.func('int virConnectGetVersion(virConnectPtr conn, _Out_ unsigned long *hvVer)'),
   virConnectGetURI: lib.func('HeapStr virConnectGetURI(virConnectPtr conn)'),
+  virConnectGetCapabilities: lib.func('HeapStr virConnectGetCapabilities(virConnectPtr conn)'),
   virConnectListAllDomains: lib.func('int virConnectListAllDomains(virConnectPtr conn, _Out_ void **domains, unsigned int flags)'),
   virDomainLookupByName: lib.func('virDomainPtr virDomainLookupByName(virConnectPtr conn, const char *name)'),
   virDomainLookupByUUIDString: lib.func('virDomainPtr virDomainLookupByUUIDString(virConnectPtr conn, const char *uuid)'),

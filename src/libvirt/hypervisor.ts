@@ -34,7 +34,7 @@ interface CallWorker {
 }
 
 export interface HypervisorOptions {
-  /** Threads making libvirt calls; each holds one connection (default 2: calls mostly wait on QEMU). */
+  /** Threads making libvirt calls at most; each holds one connection (default 2: calls mostly wait on QEMU). */
   readonly workers?: number;
 }
 
@@ -48,13 +48,38 @@ export class Hypervisor implements DomainControl {
   private nextId = 1;
   private closed = false;
 
+  private readonly pool: CallWorker[] = [];
+
   private constructor(
     readonly uri: string,
     private readonly events: { worker: Worker; stop: Int32Array },
-    private readonly pool: CallWorker[],
+    private readonly maxWorkers: number,
   ) {}
 
-  /** Starts the event loop, then the call workers, each opening its connection. */
+  /**
+   * One more call worker. Only the first starts with the daemon: an idle daemon needs
+   * one connection, and each further thread costs about 8 MB; the next starts when a
+   * call finds every worker busy, and opens its connection with that call.
+   */
+  private addWorker(): CallWorker {
+    const worker = new Worker(WORKER, { workerData: { role: 'calls', uri: this.uri } });
+    const entry: CallWorker = { worker, pending: new Map() };
+    worker.on('message', (r: Response) => {
+      const p = entry.pending.get(r.id);
+      if (p === undefined) return;
+      entry.pending.delete(r.id);
+      if (r.ok) p.resolve(r.value);
+      else p.reject(new LibvirtError(r.error, p.op));
+    });
+    worker.on('error', (err) => {
+      for (const p of entry.pending.values()) p.reject(new AgentError('INTERNAL', `libvirt worker failed: ${err.message}`, { cause: err }));
+      entry.pending.clear();
+    });
+    this.pool.push(entry);
+    return entry;
+  }
+
+  /** Starts the event loop and the first call worker, which opens its connection. */
   static async open(uri: string, options: HypervisorOptions = {}): Promise<Hypervisor> {
     if (isInProcessUri(uri) && !forkSafeDescriptors()) throw new AgentError('HOST_SETUP', FORK_GUARD_HINT);
     if (isInProcessUri(uri)) {
@@ -73,30 +98,12 @@ export class Hypervisor implements DomainControl {
       eventWorker.once('message', () => resolve());
       eventWorker.once('error', reject);
     });
-    const pool: CallWorker[] = [];
-    for (let i = 0; i < (options.workers ?? 2); i++) {
-      const worker = new Worker(WORKER, { workerData: { role: 'calls', uri } });
-      const entry: CallWorker = { worker, pending: new Map() };
-      worker.on('message', (r: Response) => {
-        const p = entry.pending.get(r.id);
-        if (p === undefined) return;
-        entry.pending.delete(r.id);
-        if (r.ok) p.resolve(r.value);
-        else p.reject(new LibvirtError(r.error, p.op));
-      });
-      worker.on('error', (err) => {
-        for (const p of entry.pending.values()) p.reject(new AgentError('INTERNAL', `libvirt worker failed: ${err.message}`, { cause: err }));
-        entry.pending.clear();
-      });
-      pool.push(entry);
-    }
-    const hv = new Hypervisor(uri, { worker: eventWorker, stop: new Int32Array(stopBuffer) }, pool);
+    const hv = new Hypervisor(uri, { worker: eventWorker, stop: new Int32Array(stopBuffer) }, options.workers ?? 2);
     try {
-      // Every worker opens its connection now, so a bad URI fails here, once, clearly.
-      // The first open initializes an embedded driver; others racing it would find the
-      // driver "not active", so they wait for it.
-      await hv.callOn(pool[0]!, 'open', [], `connect to ${uri}`);
-      await Promise.all(pool.slice(1).map((w) => hv.callOn(w, 'open', [], `connect to ${uri}`)));
+      // The first worker opens its connection now, so a bad URI fails here, once,
+      // clearly; it also initializes an embedded driver before any other connection
+      // (one racing it would find the driver "not active").
+      await hv.callOn(hv.addWorker(), 'open', [], `connect to ${uri}`);
     } catch (err) {
       await hv.close();
       throw err;
@@ -116,12 +123,18 @@ export class Hypervisor implements DomainControl {
     if (this.closed) return Promise.reject(new AgentError('SHUTTING_DOWN', `libvirt connection to ${this.uri} is closed`));
     let best = this.pool[0]!;
     for (const w of this.pool) if (w.pending.size < best.pending.size) best = w;
+    if (best.pending.size > 0 && this.pool.length < this.maxWorkers) best = this.addWorker();
     return this.callOn(best, op, args, what) as Promise<T>;
   }
 
   async versions(): Promise<{ library: string; hypervisor: string; uri: string }> {
     const v = await this.call<{ library: number; hypervisor: number; uri: string }>('versions', [], 'versions');
     return { library: formatVersion(v.library), hypervisor: formatVersion(v.hypervisor), uri: v.uri };
+  }
+
+  /** `virsh capabilities`: the host, its security models and QEMU's identity under them. */
+  capabilities(): Promise<string> {
+    return this.call('capabilities', [], 'host capabilities');
   }
 
   listDomains(): Promise<DomainRef[]> {

@@ -98,6 +98,11 @@ const ops: Record<string, (...args: never[]) => unknown> = {
     check(c.virConnectGetVersion(connection(), hv) as number, 'virConnectGetVersion');
     return { library: lib[0], hypervisor: hv[0], uri: c.virConnectGetURI(connection()) as string };
   },
+  capabilities: () => {
+    const xml = c.virConnectGetCapabilities(connection()) as string | null;
+    if (xml === null) throw lastError('virConnectGetCapabilities');
+    return xml;
+  },
   listDomains: () => {
     const out: [unknown] = [null];
     const n = check(c.virConnectListAllDomains(connection(), out, 0) as number, 'virConnectListAllDomains');
