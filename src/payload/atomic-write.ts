@@ -3,7 +3,7 @@
  * part: a temp file beside the target, written, fsynced, renamed, then the directory
  * fsynced so the rename itself survives a crash. A failed write leaves no temp file.
  */
-import { closeSync, fchmodSync, fchownSync, fstatSync, openSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, fchmodSync, fstatSync, openSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { threadId } from 'node:worker_threads';
@@ -52,14 +52,13 @@ export async function writeFileAtomic(path: string, data: Uint8Array, mode = 0o6
  * is checked against what was written, which catches a short write without reading
  * the bytes again (they were checked by our reader before they came here).
  */
-export function writeCacheFileSync(path: string, data: Uint8Array, mode: number, gid?: number): void {
+export function writeCacheFileSync(path: string, data: Uint8Array, mode: number): void {
   const temp = tempPath(path);
   try {
     const fd = openSync(temp, 'wx', mode);
     try {
       writeFileSync(fd, data);
       fchmodSync(fd, mode);
-      if (gid !== undefined) fchownSync(fd, -1, gid);
       const size = fstatSync(fd).size;
       if (size !== data.length) throw Object.assign(new Error(`${String(size)} of ${String(data.length)} bytes on disk`), { code: 'ESHORT' });
     } finally {

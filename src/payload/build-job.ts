@@ -20,8 +20,6 @@ export type BuildSource =
 /** Where Payload.build keeps images built for no domain (see PayloadStore.buildsDir). */
 export interface BuildsDir {
   readonly dir: string;
-  /** Group given to the file so QEMU may read it; undefined keeps ours. */
-  readonly gid?: number;
 }
 
 export interface BuildJob {
@@ -79,7 +77,7 @@ export function buildFileName(sha256: string): string {
 export async function runBuildJobToFile(job: BuildJob, builds: BuildsDir, options: RunOptions = {}): Promise<SavedBuild> {
   const image = await runBuildJob(job, options);
   const path = `${builds.dir}/${buildFileName(image.sha256)}`;
-  writeCacheFileSync(path, image.bytes, 0o640, builds.gid);
+  writeCacheFileSync(path, image.bytes, 0o600);
   return savedBuild(path, image);
 }
 

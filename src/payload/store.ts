@@ -1,8 +1,15 @@
 /**
  * The payload store: the agent's own directory of images and per-domain records.
  *
- *   STATE/images/<uuid>-<sha256 prefix>.iso   0640, group of the QEMU user
- *   STATE/domains/<uuid>.json                 what the agent holds for a domain
+ *   STATE/                                    0711 root: searchable, not listable
+ *   STATE/images/                             0710 root:QEMU's group
+ *   STATE/images/<uuid>-<sha256 prefix>.iso   0640 root:QEMU's group
+ *   STATE/domains/<uuid>.json                 0700 dir, 0600 files: what the agent holds for a domain
+ *   STATE/builds/                             0700: Payload.build results, never shown to QEMU
+ *
+ * QEMU (another user under libvirtd) can open an image whose path it is given and
+ * nothing else: it cannot list images/, and records and builds are closed to it. The
+ * layout is set at every start, so a changed QEMU group or an older layout is put right.
  *
  * Every change to a domain is journaled in its record before it is made: the record
  * gains a `pending` entry (what is about to be attached or removed, and what was there
@@ -10,11 +17,12 @@
  * the steps leaves a `pending` entry that recovery (src/vm/recover.ts) resolves by
  * looking at what libvirt actually has. Records never hold file contents or secrets.
  */
-import { mkdir, readdir, readFile, stat, unlink } from 'node:fs/promises';
+import { chmod, chown, mkdir, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { AgentError } from '../errors.js';
 import { TEMP_PREFIX, writeFileAtomic } from './atomic-write.js';
 import type { BuildsDir } from './build-job.js';
+import { assertQemuCanRead, type Identity } from './qemu-access.js';
 
 /** One image the agent put (or is putting) in front of a domain. */
 export interface ImageRef {
@@ -77,15 +85,38 @@ export class PayloadStore {
     this.buildsDir = join(options.dir, 'builds');
   }
 
+  /** Creates the layout, or puts an existing one right: modes, and the images' group. */
   async init(): Promise<void> {
-    await mkdir(this.imagesDir, { recursive: true, mode: 0o750 });
-    await mkdir(this.domainsDir, { recursive: true, mode: 0o700 });
-    await mkdir(this.buildsDir, { recursive: true, mode: 0o750 });
+    const gid = this.options.imageGid;
+    for (const [dir, mode] of [[this.options.dir, 0o711], [this.imagesDir, 0o710], [this.domainsDir, 0o700], [this.buildsDir, 0o700]] as const) {
+      await mkdir(dir, { recursive: true, mode });
+      await chmod(dir, mode);
+    }
+    if (gid === undefined) return;
+    await chown(this.imagesDir, -1, gid);
+    for (const image of await this.listImages()) {
+      await chown(image, -1, gid);
+      await chmod(image, 0o640);
+    }
+  }
+
+  /**
+   * Writes a probe image exactly as images are written, and checks that `qemu` could
+   * open it (src/payload/qemu-access.ts); throws HOST_SETUP with the fix otherwise.
+   */
+  async assertReadableBy(qemu: Identity): Promise<void> {
+    const probe = join(this.imagesDir, `${TEMP_PREFIX}probe.iso`);
+    await writeFileAtomic(probe, new Uint8Array(0), 0o640, this.options.imageGid, 'file');
+    try {
+      await assertQemuCanRead(probe, qemu);
+    } finally {
+      await unlink(probe).catch(() => undefined);
+    }
   }
 
   /** Where build threads write images built for no domain (see build-job.ts). */
   get buildsTarget(): BuildsDir {
-    return this.options.imageGid === undefined ? { dir: this.buildsDir } : { dir: this.buildsDir, gid: this.options.imageGid };
+    return { dir: this.buildsDir };
   }
 
   /**

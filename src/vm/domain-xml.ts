@@ -129,13 +129,17 @@ export function escapeXmlAttribute(value: string): string {
 
 /**
  * A read-only raw CD-ROM, with or without media. No <boot order>: the drive is data, it
- * must not change which device the guest boots from.
+ * must not change which device the guest boots from. DAC relabelling is off for our
+ * image: the store already gives it to QEMU's group, read-only (0640 root:group), and
+ * with dynamic_ownership libvirt would chown it to QEMU's user, which could then write
+ * it, and never give it back (libvirt does not restore labels of read-only disks).
+ * Other security drivers (AppArmor, SELinux) still label it per guest.
  */
 export function cdromDeviceXml(target: string, bus: CdromBus, source?: string): string {
   return [
     "<disk type='file' device='cdrom'>",
     "<driver name='qemu' type='raw'/>",
-    source === undefined ? '' : `<source file="${escapeXmlAttribute(source)}"/>`,
+    source === undefined ? '' : `<source file="${escapeXmlAttribute(source)}"><seclabel model='dac' relabel='no'/></source>`,
     `<target dev="${escapeXmlAttribute(target)}" bus="${bus}"/>`,
     '<readonly/>',
     '</disk>',

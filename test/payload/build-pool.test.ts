@@ -61,10 +61,10 @@ describe('BuildPool', function () {
     assert.equal(p.size, 1);
   });
 
-  it('writes a build into the directory with mode 0640 and answers with its files, without the bytes', async () => {
+  it('writes a build into the directory with mode 0600 (only root reads builds) and answers with its files, without the bytes', async () => {
     const saved = await pool().buildToFile(job(SEED_XML), { dir });
     assert.equal(saved.path.startsWith(`${dir}/${saved.sha256}-`), true);
-    assert.equal(statSync(saved.path).mode & 0o777, 0o640);
+    assert.equal(statSync(saved.path).mode & 0o777, 0o600);
     assert.equal(statSync(saved.path).size, saved.size);
     const image = await readIsoFile(saved.path);
     assert.equal(image.volumeId, 'config-2');

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AgentError } from '../../src/errors.js';
@@ -30,6 +30,27 @@ describe('payload store', () => {
     const path = await store.putImage(UUID, new Uint8Array([1, 2, 3]), SHA);
     assert.equal(path, join(dir, 'images', `${UUID}-${SHA.slice(0, 16)}.iso`));
     assert.equal(statSync(path).mode & 0o777, 0o640);
+  });
+
+  it('sets its layout at every start: state 0711, images 0710 and 0640 in the images group, records and builds 0700', async () => {
+    const old = await store.putImage(UUID, new Uint8Array([1]), SHA);
+    chmodSync(dir, 0o750);
+    chmodSync(store.imagesDir, 0o755);
+    chmodSync(old, 0o600);
+    const grouped = new PayloadStore({ dir, imageGid: 65534 });
+    await grouped.init();
+    const modes = [dir, grouped.imagesDir, grouped.domainsDir, grouped.buildsDir].map((d) => statSync(d).mode & 0o777);
+    assert.deepEqual(modes, [0o711, 0o710, 0o700, 0o700]);
+    assert.equal(statSync(grouped.imagesDir).gid, 65534);
+    assert.deepEqual([statSync(old).mode & 0o777, statSync(old).gid], [0o640, 65534], 'an image from before is regrouped');
+  });
+
+  it('checks with a probe image that QEMU could open its images, and leaves no probe behind', async () => {
+    const grouped = new PayloadStore({ dir, imageGid: 65534 });
+    await grouped.init();
+    await grouped.assertReadableBy({ uid: 65534, gid: 65534, groups: [65534], userName: 'nobody' });
+    await assert.rejects(grouped.assertReadableBy({ uid: 4242, gid: 4242, groups: [4242], userName: 'outsider' }), /cannot search .*images/);
+    assert.deepEqual(readdirSync(grouped.imagesDir), []);
   });
 
   it('refuses a UUID that is not canonical, so it can never form a path outside the store', async () => {

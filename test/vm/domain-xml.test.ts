@@ -56,9 +56,9 @@ describe('vm domain XML', () => {
     assert.throws(() => freeTarget(describeDomain(full), 'ide'), (e: unknown) => e instanceof AgentError && e.code === 'DOMAIN_STATE' && /hda\.\.hdd/.test(e.message));
   });
 
-  it('writes a read-only raw CD-ROM without boot order, escaping the path', () => {
+  it('writes a read-only raw CD-ROM without boot order or DAC relabelling, escaping the path', () => {
     const xml = cdromDeviceXml('sdb', 'sata', `/var/lib/configdrived/a"b&c.iso`);
-    assert.match(xml, /<source file="\/var\/lib\/configdrived\/a&quot;b&amp;c\.iso"\/>/);
+    assert.match(xml, /<source file="\/var\/lib\/configdrived\/a&quot;b&amp;c\.iso"><seclabel model='dac' relabel='no'\/><\/source>/);
     assert.match(xml, /<readonly\/>/);
     assert.doesNotMatch(xml, /<boot/);
     const parsed = describeDomain(`<domain><name>x</name><uuid>u</uuid><devices>${xml}</devices></domain>`);
