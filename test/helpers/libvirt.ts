@@ -1,54 +1,143 @@
 /**
- * Real libvirt for tests: a private qemu:///embed root per test file (an embed root
- * admits one process at a time), and small domains that need no guest OS: the firmware
- * alone is enough for QEMU to have the devices libvirt reports.
+ * Real libvirt for tests, on the two kinds of host the agent serves:
+ *  - `qemu:///embed`: a private embedded root per process (an embed root admits one
+ *    process at a time), QEMU as root inside the test process;
+ *  - a real libvirt daemon (tools/private-libvirtd): Debian's stock configuration,
+ *    QEMU as libvirt-qemu with DAC relabelling, on a socket of its own.
+ * Domains need no guest OS: the firmware alone is enough for QEMU to have the devices
+ * libvirt reports.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execa } from 'execa';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { domainType, prepareEmbedRoot } from '../../src/libvirt/embed.js';
 import { Hypervisor } from '../../src/libvirt/hypervisor.js';
 
-export interface EmbeddedLibvirt {
+export interface TestLibvirt {
   readonly hv: Hypervisor;
-  readonly root: string;
+  /** What the test's title calls it. */
+  readonly kind: 'embed' | 'libvirtd';
   /** Destroys and undefines the domains this caller defined; the connection stays. */
   close(): Promise<void>;
 }
 
+/** The two hosts every VM-flow test runs on, opened on first use and shared by the process. */
+export const LIBVIRT_TARGETS: readonly { readonly kind: TestLibvirt['kind']; readonly title: string; readonly open: () => Promise<TestLibvirt> }[] = [
+  { kind: 'embed', title: 'qemu:///embed', open: openEmbedded },
+  { kind: 'libvirtd', title: 'libvirtd, QEMU as libvirt-qemu', open: openLibvirtd },
+];
+
+interface Shared {
+  readonly hv: Hypervisor;
+  stop(): Promise<void>;
+}
+
 /**
  * libvirt runs one embedded QEMU driver per process (opening a second root after closing
- * the first crashes libvirt 9.0), so every test file in this process shares one root and
- * one connection, closed after the whole run; each file cleans up its own domains.
+ * the first crashes libvirt 9.0), and a private daemon takes seconds to start, so every
+ * test file in this process shares one of each, closed after the whole run; each file
+ * cleans up its own domains.
  */
-let shared: Promise<{ hv: Hypervisor; root: string }> | undefined;
+const shared = new Map<TestLibvirt['kind'], Promise<Shared>>();
 
-export async function openEmbedded(): Promise<EmbeddedLibvirt> {
-  shared ??= (async () => {
-    const root = mkdtempSync(join(tmpdir(), 'embed-'));
-    return { hv: await Hypervisor.open(await prepareEmbedRoot(root)), root };
-  })();
-  const { hv, root } = await shared;
+/** More call threads than the daemon's two: test files tear down many domains at once. */
+const TEST_CONNECTION = { workers: 6 };
+
+async function scoped(kind: TestLibvirt['kind'], start: () => Promise<Shared>): Promise<TestLibvirt> {
+  let entry = shared.get(kind);
+  if (entry === undefined) {
+    entry = start();
+    shared.set(kind, entry);
+  }
+  const { hv } = await entry;
   const existing = new Set((await hv.listDomains()).map((d) => d.uuid));
   return {
     hv,
-    root,
+    kind,
     async close() {
-      for (const d of await hv.listDomains().catch(() => [])) {
-        if (existing.has(d.uuid)) continue;
+      // In parallel: QEMU takes one to two seconds to go under TCG, and a file leaves 20+.
+      const ours = (await hv.listDomains().catch(() => [])).filter((d) => !existing.has(d.uuid));
+      await Promise.all(ours.map(async (d) => {
         await hv.destroy(d).catch(() => undefined);
         await hv.undefine(d).catch(() => undefined);
-      }
+      }));
     },
   };
 }
 
+export function openEmbedded(): Promise<TestLibvirt> {
+  return scoped('embed', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'embed-'));
+    const hv = await Hypervisor.open(await prepareEmbedRoot(root), TEST_CONNECTION);
+    return {
+      hv,
+      async stop() {
+        await hv.close();
+        rmSync(root, { recursive: true, force: true });
+      },
+    };
+  });
+}
+
+const PRIVATE_LIBVIRTD = resolve(dirname(fileURLToPath(import.meta.url)), '../../../tools/private-libvirtd');
+
+export interface PrivateLibvirtd {
+  readonly uri: string;
+  readonly dir: string;
+  /** Everything libvirtd and virtlogd printed, for a failing test's message. */
+  log(): string;
+  /** Destroys every domain it runs, stops both daemons and removes DIR. */
+  stop(): Promise<void>;
+}
+
+/** A private libvirtd (tools/private-libvirtd), ready when its socket answers. */
+export async function startPrivateLibvirtd(): Promise<PrivateLibvirtd> {
+  const dir = mkdtempSync(join(tmpdir(), 'libvirtd-'));
+  const logPath = join(dir, 'daemon.log');
+  const daemon = execa(PRIVATE_LIBVIRTD, [dir], { stdin: 'ignore', stdout: { file: logPath, append: true }, stderr: { file: logPath, append: true }, reject: false });
+  const socket = join(dir, 'sock', 'libvirt-sock');
+  const uri = `qemu+unix:///system?socket=${socket}`;
+  const log = () => (existsSync(logPath) ? readFileSync(logPath, 'utf8') : '');
+  const deadline = Date.now() + 30_000;
+  while (!existsSync(socket)) {
+    if (daemon.exitCode !== null) throw new Error(`private libvirtd exited ${String(daemon.exitCode)}:\n${log()}`);
+    if (Date.now() > deadline) throw new Error(`private libvirtd gave no socket in 30 s:\n${log()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    uri,
+    dir,
+    log,
+    async stop() {
+      // QEMU outlives libvirtd by design: destroy what still runs before stopping it.
+      await execa('sh', ['-c', `for d in $(virsh -c "$1" list --name); do virsh -c "$1" destroy "$d"; done`, 'sh', uri], { reject: false });
+      daemon.kill('SIGTERM');
+      await daemon;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function openLibvirtd(): Promise<TestLibvirt> {
+  return scoped('libvirtd', async () => {
+    const daemon = await startPrivateLibvirtd();
+    const hv = await Hypervisor.open(daemon.uri, TEST_CONNECTION);
+    return {
+      hv,
+      async stop() {
+        await hv.close();
+        await daemon.stop();
+      },
+    };
+  });
+}
+
 // A root-level hook: runs once, after every test file of the run.
 after(async () => {
-  if (shared === undefined) return;
-  const { hv, root } = await shared.catch(() => ({ hv: undefined, root: undefined }));
-  await hv?.close();
-  if (root !== undefined) rmSync(root, { recursive: true, force: true });
+  for (const entry of shared.values()) await (await entry.catch(() => undefined))?.stop();
+  shared.clear();
 });
 
 export interface TestDomain {

@@ -1,7 +1,8 @@
 /**
- * The VM flows against real libvirt 9.0 and real QEMU (qemu:///embed, TCG here): the
- * seed's two test cases, i440fx and q35, idempotency, failures that must leave nothing
- * behind, media change and hot-plug, and 20 domains at once.
+ * The VM flows against real libvirt 9.0 and real QEMU (TCG here), on both kinds of host:
+ * the embedded driver and a real libvirtd with QEMU as libvirt-qemu. The seed's two test
+ * cases, i440fx and q35, idempotency, failures that must leave nothing behind, media
+ * change and hot-plug, and 20 domains at once.
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,18 +13,19 @@ import { readFileSync } from 'node:fs';
 import { AgentError } from '../../src/errors.js';
 import { parseInitialization } from '../../src/initialization/index.js';
 import { createIsoWriter, readIsoFile, writeIsoImage, type IsoWriter } from '../../src/iso/index.js';
-import { PayloadStore } from '../../src/payload/store.js';
+import type { PayloadStore } from '../../src/payload/store.js';
+import { openStore } from '../../agent/daemon/store-setup.js';
 import { describeDomain } from '../../src/vm/domain-xml.js';
 import { METADATA_URI, parseRecord } from '../../src/vm/record.js';
 import { VmService } from '../../src/vm/service.js';
-import { domainXml, openEmbedded, type EmbeddedLibvirt } from '../helpers/libvirt.js';
+import { domainXml, LIBVIRT_TARGETS, type TestLibvirt } from '../helpers/libvirt.js';
 
 const SEED = parseInitialization(readFileSync(resolve(dirname(fileURLToPath(import.meta.url)), '../../../test/fixtures/seed/initialization.xml'))).initialization;
 const MACS = ['52:54:00:12:00:01', '52:54:00:12:00:02', '52:54:00:12:00:03'];
 
-describe('VM flows on real libvirt and QEMU (qemu:///embed)', function () {
+for (const target of LIBVIRT_TARGETS) describe(`VM flows on real libvirt and QEMU (${target.title})`, function () {
   this.timeout(180_000);
-  let lv: EmbeddedLibvirt;
+  let lv: TestLibvirt;
   let stateDir = '';
   let store: PayloadStore;
   let service: VmService;
@@ -31,17 +33,17 @@ describe('VM flows on real libvirt and QEMU (qemu:///embed)', function () {
   const warnings: string[] = [];
 
   before(async () => {
-    lv = await openEmbedded();
+    lv = await target.open();
     stateDir = mkdtempSync(join(tmpdir(), 'vm-flows-state-'));
-    store = new PayloadStore({ dir: stateDir });
-    await store.init();
+    // The daemon's own set-up: images in QEMU's group, checked readable by QEMU.
+    ({ store } = await openStore(lv.hv, { stateDir, isoGroup: '' }));
     service = new VmService({ hv: lv.hv, store, writer: createIsoWriter('builtin'), warn: (m) => warnings.push(m) });
     installIso = join(stateDir, 'install.iso');
     writeFileSync(installIso, writeIsoImage({ files: new Map([['README', new TextEncoder().encode('install media')]]) }, { volumeId: 'DEBIAN_12' }));
   });
   after(async () => {
     // before() may have failed before opening it.
-    await (lv as EmbeddedLibvirt | undefined)?.close();
+    await (lv as TestLibvirt | undefined)?.close();
     rmSync(stateDir, { recursive: true, force: true });
   });
 
@@ -178,6 +180,6 @@ describe('VM flows on real libvirt and QEMU (qemu:///embed)', function () {
       assert.equal((await liveDisks(r.domain.name)).find((d) => d.target === r.payload.target)?.source, r.payload.path);
       assert.equal(r.verified.liveSource, true);
     }
-    console.log(`      20 parallel VM.start under ${lv.hv.uri.includes('embed') ? 'qemu:///embed' : lv.hv.uri}: ${seconds.toFixed(1)} s`);
+    console.log(`      20 parallel VM.start under ${target.title}: ${seconds.toFixed(1)} s`);
   });
 });

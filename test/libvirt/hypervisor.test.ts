@@ -10,15 +10,15 @@ import { fileURLToPath } from 'node:url';
 import { AgentError } from '../../src/errors.js';
 import { LibvirtError, VIR_ERR } from '../../src/libvirt/errors.js';
 import { forkSafeDescriptors } from '../../src/libvirt/fork-guard.js';
-import { domainXml, openEmbedded, type EmbeddedLibvirt } from '../helpers/libvirt.js';
+import { domainXml, openEmbedded, type TestLibvirt } from '../helpers/libvirt.js';
 
 const URI = 'https://configdrive-agent.dev/xmlns/test/1';
 
 describe('libvirt bindings (koffi, qemu:///embed)', function () {
   this.timeout(120_000);
-  let lv: EmbeddedLibvirt;
+  let lv: TestLibvirt;
   before(async () => (lv = await openEmbedded()));
-  after(async () => (lv as EmbeddedLibvirt | undefined)?.close());
+  after(async () => (lv as TestLibvirt | undefined)?.close());
 
   it('reports the library and QEMU versions and lists domains with uuid and name', async () => {
     const v = await lv.hv.versions();
