@@ -151,8 +151,16 @@ export class BuildPool implements DriveBuilder {
       if (thread === undefined) return;
       const { request, pending } = this.queue.shift()!;
       clearTimeout(thread.idleTimer);
+      try {
+        // Structured cloning recurses: a value it cannot copy (nested too deep, say) fails
+        // this job alone, before the thread counts it as its own.
+        thread.worker.postMessage(request);
+      } catch (err) {
+        if (thread.jobs.size === 0) this.armIdle(thread);
+        pending.reject(new AgentError('INTERNAL', `the request could not be handed to a build thread: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
+        continue;
+      }
       thread.jobs.set(request.id, pending);
-      thread.worker.postMessage(request);
     }
   }
 

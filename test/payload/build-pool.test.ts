@@ -100,6 +100,20 @@ describe('BuildPool', function () {
     await assert.rejects(p.build(job(SEED_XML)), (e: unknown) => e instanceof AgentError && e.code === 'INTERNAL');
   });
 
+  it('fails a job it cannot hand to a thread (an object nested 100,000 deep) alone, and keeps every slot for the next jobs', async () => {
+    let deep: Record<string, unknown> = {};
+    for (let i = 0; i < 100_000; i++) deep = { a: deep };
+    const p = pool({ threads: 1 });
+    // Ordinary builds queued before and after: the failure must not take the pool down
+    // or leave a slot taken (at most two jobs per thread: four lost slots would hang it).
+    const around = [p.build(job(SEED_XML)), ...Array.from({ length: 4 }, () => p.build(job(deep, 'json'))), p.build(job(SEED_XML))];
+    const outcomes = await Promise.all(around.map((b) => b.then(() => 'built', (e: unknown) => (e instanceof AgentError ? `${e.code}: ${e.message}` : String(e)))));
+    assert.equal(outcomes[0], 'built');
+    assert.equal(outcomes[5], 'built');
+    for (const o of outcomes.slice(1, 5)) assert.match(o, /^INTERNAL: the request could not be handed to a build thread: Maximum call stack/);
+    assert.equal((await Promise.all(Array.from({ length: 4 }, () => p.build(job(SEED_XML))))).length, 4);
+  });
+
   it('stops a thread that has had no work for idleMs', async () => {
     const p = pool({ idleMs: 50 });
     await p.build(job(SEED_XML));
