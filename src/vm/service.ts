@@ -101,13 +101,16 @@ export class VmService {
         started = true;
         await assertSource(hv, dom, applied.payload.target, applied.payload.path, true);
         await this.verifyOnDisk(applied.payload.path, image);
+        // Committed while the guest is still paused: once it runs, nothing is left that
+        // can fail, so the reply never says "failed" about a guest running our drive.
+        await this.commitRecord(dom, applied);
         await hv.resume(dom);
       } catch (err) {
         if (started) await this.cleanup(`destroy ${dom.name}`, () => hv.destroy(dom));
         await this.rollback(dom, applied);
         throw err;
       }
-      return this.commit(dom, applied, image, true);
+      return this.finish(dom, applied, image, true);
     });
   }
 
@@ -123,11 +126,12 @@ export class VmService {
       try {
         await assertSource(hv, dom, applied.payload.target, applied.payload.path, live);
         await this.verifyOnDisk(applied.payload.path, image);
+        await this.commitRecord(dom, applied);
       } catch (err) {
         await this.rollback(dom, applied);
         throw err;
       }
-      return this.commit(dom, applied, image, live);
+      return this.finish(dom, applied, image, live);
     });
   }
 
@@ -267,12 +271,18 @@ export class VmService {
     );
   }
 
-  private async commit(dom: DomainRef, applied: Applied, image: DriveImage, liveChecked: boolean): Promise<AttachResult> {
+  /** The last step that may fail: the record names the new drive as current. */
+  private async commitRecord(dom: DomainRef, applied: Applied): Promise<void> {
+    if (!applied.changed) return;
+    // If this rename is lost in a crash, recovery finds the pending attach and, libvirt
+    // showing our image, finishes it (src/vm/recover.ts).
+    await this.deps.store.writeRecord({ version: 1, uuid: dom.uuid, name: dom.name, current: applied.payload }, { redoable: true });
+  }
+
+  /** After the commit: nothing here fails the request (the replaced image's removal only warns). */
+  private async finish(dom: DomainRef, applied: Applied, image: DriveImage, liveChecked: boolean): Promise<AttachResult> {
     const { store } = this.deps;
     if (applied.changed) {
-      // If this rename is lost in a crash, recovery finds the pending attach and, libvirt
-      // showing our image, finishes it (src/vm/recover.ts).
-      await store.writeRecord({ version: 1, uuid: dom.uuid, name: dom.name, current: applied.payload }, { redoable: true });
       const old = applied.previous?.current?.path;
       if (old !== undefined && old !== applied.payload.path) await this.cleanup(`remove the replaced ${old}`, () => store.removeImage(old));
       this.deps.notify?.('Payload.attached', { domain: dom, path: applied.payload.path, sha256: applied.payload.sha256, instanceId: applied.payload.instanceId, target: applied.payload.target });

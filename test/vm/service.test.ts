@@ -97,6 +97,26 @@ describe('vm service flows (libvirt stand-in)', () => {
     assert.deepEqual(events, []);
   });
 
+  it('commits the record before the guest runs: a full disk at that write leaves the domain shut off and says so, never "failed" while it runs', async () => {
+    const first = await service.start(VM.name, seedInitialization());
+    await hv.destroy(VM);
+    // The store's final write for the new drive (the one without a pending entry) fails.
+    const write = store.writeRecord.bind(store);
+    store.writeRecord = async (record, options) => {
+      if (record.pending === undefined && record.current !== undefined && record.current.path !== first.payload.path) {
+        throw new AgentError('IO_ERROR', 'Cannot write the record: ENOSPC', { details: { errno: 'ENOSPC' } });
+      }
+      return write(record, options);
+    };
+    await assert.rejects(service.start(VM.name, initialization({ hostName: 'other' })), (e: unknown) => e instanceof AgentError && e.code === 'IO_ERROR');
+    assert.equal(hv.domain(VM.uuid).state, 'shutoff', 'the guest never ran with a drive the record does not name');
+    assert.ok(!hv.calls.slice(hv.calls.lastIndexOf('start paused')).includes('resume'));
+    assert.deepEqual((await store.readRecord(VM.uuid))?.current, first.payload);
+    assert.equal((await store.readRecord(VM.uuid))?.pending, undefined);
+    assert.deepEqual(configDisks()[1], { device: 'cdrom', bus: 'sata', target: 'sdb', source: first.payload.path });
+    assert.deepEqual(images(), [first.payload.path.split('/').pop()]);
+  });
+
   it('a failure while changing the definition leaves the previous drive in place', async () => {
     const first = await service.start(VM.name, seedInitialization());
     await hv.destroy(VM);
