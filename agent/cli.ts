@@ -4,8 +4,8 @@
  */
 import { AgentError, formatProblem } from '../src/errors.js';
 import { buildCommand } from './commands/build.js';
-import { clientCommands } from './commands/client.js';
-import { EXIT, UsageError, type Command, type Io } from './commands/command.js';
+import { DEFAULT_SOCKET, clientCommands } from './commands/client.js';
+import { EXIT, UsageError, splitCommandLine, type Command, type Io } from './commands/command.js';
 import { inspectCommand } from './commands/inspect.js';
 import { packCommand } from './commands/pack.js';
 
@@ -14,13 +14,19 @@ const commands: readonly Command[] = [buildCommand, packCommand, inspectCommand,
 function mainHelp(): string {
   const width = Math.max(...commands.map((c) => c.name.length), 0);
   return [
-    'Usage: configdrive COMMAND [ARGS...]',
+    'Usage: configdrive [--socket PATH] [--json] COMMAND [ARGS...]',
     '',
     'Builds cloud-init config drives (ISO9660, label config-2) and puts them in front of',
     'libvirt domains through the configdrived daemon.',
     '',
     'Commands:',
     ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Global options, before or after COMMAND:',
+    `  --socket PATH  the daemon's socket (default ${DEFAULT_SOCKET},`,
+    '                 or $CONFIGDRIVE_SOCKET); build, pack and inspect work offline and refuse it',
+    '  --json         print the result as JSON',
+    "  -h, --help     this text, or COMMAND's",
     '',
     "Run 'configdrive COMMAND --help' for a command's options.",
     'Exit status: 0 success, 1 the operation failed, 2 wrong command line.',
@@ -29,17 +35,33 @@ function mainHelp(): string {
 }
 
 export async function main(argv: readonly string[], io: Io): Promise<number> {
-  const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+  if (argv.length === 0) {
     io.stdout.write(mainHelp());
-    return name === undefined ? EXIT.USAGE : EXIT.OK;
+    return EXIT.USAGE;
+  }
+  let split;
+  try {
+    split = splitCommandLine(argv);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    io.stderr.write(`configdrive: ${err.message}; see 'configdrive --help'\n`);
+    return EXIT.USAGE;
+  }
+  const { name, args: rest, help } = split;
+  if (name === 'help' || (name === undefined && help)) {
+    io.stdout.write(mainHelp());
+    return EXIT.OK;
+  }
+  if (name === undefined) {
+    io.stderr.write(`configdrive: no COMMAND after the options; see 'configdrive --help'\n`);
+    return EXIT.USAGE;
   }
   const command = commands.find((c) => c.name === name);
   if (command === undefined) {
     io.stderr.write(`configdrive: unknown command '${name}'; see 'configdrive --help'\n`);
     return EXIT.USAGE;
   }
-  if (rest.includes('--help') || rest.includes('-h')) {
+  if (help || rest.includes('--help') || rest.includes('-h')) {
     io.stdout.write(command.help.endsWith('\n') ? command.help : command.help + '\n');
     return EXIT.OK;
   }

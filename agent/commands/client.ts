@@ -9,7 +9,7 @@ import { buffer } from 'node:stream/consumers';
 import { AgentError } from '../../src/errors.js';
 import { detectFormat } from '../../src/initialization/index.js';
 import { RpcClient } from '../../src/rpc/client.js';
-import { EXIT, UsageError, parseCommandLine, type Command, type Io } from './command.js';
+import { EXIT, GLOBAL_OPTIONS, UsageError, parseCommandLine, type Command, type Io } from './command.js';
 
 export const DEFAULT_SOCKET = '/run/configdrived/configdrived.sock';
 
@@ -74,7 +74,7 @@ function domainCommand(name: 'start' | 'attach', method: 'VM.start' | 'Payload.a
     summary,
     help: `Usage: configdrive ${name} DOMAIN INPUT [--socket PATH] [--json]\n\n${detail}\nDOMAIN is a name or UUID; INPUT an initialization file (.xml, .json, .yaml), - for stdin,\nor a drive built earlier (.iso: a Payload.build result, or a file in a directory the\ndaemon's imageDirs setting allows).\n${COMMON}`,
     async run(argv, io) {
-      const { values, positionals } = parseCommandLine(argv, { socket: { type: 'string' }, json: { type: 'boolean', default: false } });
+      const { values, positionals } = parseCommandLine(argv, GLOBAL_OPTIONS);
       if (positionals.length !== 2) throw new UsageError('expected DOMAIN and INPUT');
       const source = await readSource(positionals[1]!, io);
       const client = await connect(values.socket);
@@ -94,7 +94,7 @@ function simpleCommand(name: string, method: string, summary: string, usage: str
     summary,
     help: `Usage: configdrive ${name}${usage} [--socket PATH] [--json]\n\n${summary}.\n${COMMON}`,
     async run(argv, io) {
-      const { values, positionals } = parseCommandLine(argv, { socket: { type: 'string' }, json: { type: 'boolean', default: false } });
+      const { values, positionals } = parseCommandLine(argv, GLOBAL_OPTIONS);
       if (positionals.length !== (withDomain ? 1 : 0)) throw new UsageError(withDomain ? 'expected exactly one DOMAIN' : 'takes no arguments');
       const client = await connect(values.socket);
       try {
@@ -131,7 +131,7 @@ export const clientCommands: readonly Command[] = [
     summary: 'print notifications (drives attached and removed) as they happen',
     help: `Usage: configdrive watch [--socket PATH] [--json]\n\nPrints one line per notification until interrupted.\n${COMMON}`,
     async run(argv: readonly string[], io: Io): Promise<number> {
-      const { values, positionals } = parseCommandLine(argv, { socket: { type: 'string' }, json: { type: 'boolean', default: false } });
+      const { values, positionals } = parseCommandLine(argv, GLOBAL_OPTIONS);
       if (positionals.length !== 0) throw new UsageError('takes no arguments');
       const client = await connect(values.socket);
       client.onNotification((method, params) => {
