@@ -1,11 +1,14 @@
 /**
  * The closed set of things a client may ask, with their parameter schemas. A request
  * becomes an Action here or fails with INVALID_PARAMS listing every bad field by path;
- * nothing past this module sees raw JSON-RPC parameters. Schemas are checked by Ajv
- * (JSON Schema, well kept, fast, precise error paths).
+ * nothing past this module sees raw JSON-RPC parameters. Schemas (./schemas.ts) are
+ * checked by validators Ajv generated from them at build time (JSON Schema, well kept,
+ * fast, precise error paths).
  */
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { ErrorObject } from 'ajv';
 import { AgentError, invalid, type Problem } from '../errors.js';
+import { SCHEMAS } from './schemas.js';
+import { compiledFrom, validators } from './validators.js';
 
 export type Source =
   | { readonly kind: 'initialization'; readonly document: string | object; readonly format?: 'xml' | 'json' | 'yaml' }
@@ -24,39 +27,11 @@ export type Action =
 
 export type Method = Action['method'];
 
-const domain = { type: 'string', minLength: 1, maxLength: 256, pattern: '^[^\\u0000-\\u001f/]+$' };
-const source = {
-  initialization: { anyOf: [{ type: 'string', minLength: 1 }, { type: 'object' }] },
-  format: { enum: ['xml', 'json', 'yaml'] },
-  // VDSM's raw payload: {volId, file: {relative path: base64 content}}
-  files: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['file'],
-    properties: { volId: { type: 'string', maxLength: 32 }, file: { type: 'object', maxProperties: 1024, additionalProperties: { type: 'string' } } },
-  },
-};
-
-const image = { type: 'string', minLength: 1, maxLength: 4096 };
-
-function object(properties: Record<string, unknown>, required: string[]): object {
-  return { type: 'object', additionalProperties: false, properties, required };
-}
-
-const SCHEMAS: Record<Method, object> = {
-  'Host.getCapabilities': object({}, []),
-  'Payload.build': object({ ...source, domain }, []),
-  'Payload.attach': object({ ...source, image, domain }, ['domain']),
-  'VM.start': object({ ...source, image, domain }, ['domain']),
-  'Payload.detach': object({ domain }, ['domain']),
-  'Payload.get': object({ domain }, ['domain']),
-  'Payload.list': object({}, []),
-};
-
 export const METHODS = Object.keys(SCHEMAS) as Method[];
 
-const ajv = new Ajv({ allErrors: true, strict: true });
-const validators = new Map<Method, ValidateFunction>(METHODS.map((m) => [m, ajv.compile(SCHEMAS[m])]));
+// `tsc` alone does not regenerate the validators: one older than its schemas would accept
+// or refuse the wrong fields quietly.
+if (compiledFrom !== JSON.stringify(SCHEMAS)) throw new Error('dist/src/rpc/validators.js was generated from other schemas than src/rpc/schemas.ts; run npm run build');
 
 function problemOf(e: ErrorObject): Problem {
   const base = `params${e.instancePath.replace(/\//g, '.')}`;
@@ -89,7 +64,7 @@ function sourceOf(p: Record<string, unknown>, method: string): Source {
 
 /** A JSON-RPC method and params as a typed Action, or AgentError INVALID_PARAMS / METHOD_NOT_FOUND. */
 export function parseAction(method: string, params: unknown): Action {
-  const validate = validators.get(method as Method);
+  const validate = Object.hasOwn(validators, method) ? validators[method as Method] : undefined;
   if (validate === undefined) throw new AgentError('METHOD_NOT_FOUND', `no method ${JSON.stringify(method.slice(0, 64))}; methods are ${METHODS.join(', ')}`);
   const p = params ?? {};
   if (!validate(p)) throw invalid('INVALID_PARAMS', `invalid parameters for ${method}`, (validate.errors ?? []).map(problemOf));

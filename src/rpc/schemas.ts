@@ -1,0 +1,39 @@
+/**
+ * The JSON schemas of every method's parameters. Plain data: `npm run build` compiles
+ * them into validators (tools/compile-schemas.mjs writes dist/src/rpc/validators.js),
+ * so the daemon never loads Ajv's compiler. Nothing here may import run-time code.
+ */
+import type { Options } from 'ajv';
+import type { Method } from './actions.js';
+
+/** Every error, not only the first; unknown keywords and formats are mistakes in a schema. */
+export const AJV_OPTIONS = { allErrors: true, strict: true } as const satisfies Options;
+
+const domain = { type: 'string', minLength: 1, maxLength: 256, pattern: '^[^\\u0000-\\u001f/]+$' };
+const source = {
+  initialization: { anyOf: [{ type: 'string', minLength: 1 }, { type: 'object' }] },
+  format: { enum: ['xml', 'json', 'yaml'] },
+  // VDSM's raw payload: {volId, file: {relative path: base64 content}}
+  files: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['file'],
+    properties: { volId: { type: 'string', maxLength: 32 }, file: { type: 'object', maxProperties: 1024, additionalProperties: { type: 'string' } } },
+  },
+};
+
+const image = { type: 'string', minLength: 1, maxLength: 4096 };
+
+function object(properties: Record<string, unknown>, required: string[]): object {
+  return { type: 'object', additionalProperties: false, properties, required };
+}
+
+export const SCHEMAS: Record<Method, object> = {
+  'Host.getCapabilities': object({}, []),
+  'Payload.build': object({ ...source, domain }, []),
+  'Payload.attach': object({ ...source, image, domain }, ['domain']),
+  'VM.start': object({ ...source, image, domain }, ['domain']),
+  'Payload.detach': object({ domain }, ['domain']),
+  'Payload.get': object({ domain }, ['domain']),
+  'Payload.list': object({}, []),
+};
