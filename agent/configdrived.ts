@@ -4,21 +4,21 @@
  * readiness), ordered stop (stop accepting, drain, close libvirt). Exit status: 0 clean
  * stop, 1 runtime failure, 2 wrong command line, 78 invalid configuration (EX_CONFIG).
  */
-import { mkdir } from 'node:fs/promises';
+import { Socket } from 'node:net';
 import { parseArgs } from 'node:util';
-import { loadConfig, printConfig, type Config } from '../src/config/config.js';
+import { applyReloadable, loadConfig, needingRestart, printConfig, type Config, type ReloadAppliers } from '../src/config/config.js';
 import { AgentError, formatProblem, toAgentError } from '../src/errors.js';
 import { createIsoWriter } from '../src/iso/index.js';
 import { prepareEmbedRoot } from '../src/libvirt/embed.js';
 import { forkSafeDescriptors, isInProcessUri } from '../src/libvirt/fork-guard.js';
 import { Hypervisor } from '../src/libvirt/hypervisor.js';
-import { createLogger } from '../src/log.js';
+import { createLogger, type Logger } from '../src/log.js';
 import { BuildPool, inlineBuilder, type DriveBuilder } from '../src/payload/build-pool.js';
-import { PayloadStore } from '../src/payload/store.js';
 import { RpcServer } from '../src/rpc/server.js';
 import { recover } from '../src/vm/recover.js';
 import { VmService } from '../src/vm/service.js';
 import { AGENT_VERSION, createHandler } from './daemon/handler.js';
+import { openStore } from './daemon/store-setup.js';
 import { groupId, notifySystemd } from './daemon/system.js';
 
 const EXIT = { OK: 0, FAILED: 1, USAGE: 2, CONFIG: 78 } as const;
@@ -50,6 +50,15 @@ Exit status: 0 stopped cleanly, 1 failed, 2 wrong command line, 78 invalid confi
 `;
 
 /**
+ * In the re-executed daemon, one end of a socket pair whose other end only the process
+ * that started it holds. It reaches no grandchild: Node marks it close-on-exec at start,
+ * as it does 3 and 4, and libvirt closes every descriptor it does not pass to QEMU
+ * (src/libvirt/fork-guard.ts); the daemon test checks both. Being a socket, not a pipe,
+ * it cannot trip the fork guard, which looks for pipes on 3 and 4.
+ */
+const PARENT_WATCH_FD = 5;
+
+/**
  * An embedded libvirt driver forks QEMU from this process, which needs descriptors 3
  * and 4 taken before Node starts (src/libvirt/fork-guard.ts): run again with them.
  */
@@ -58,13 +67,29 @@ async function relaunchWithGuard(): Promise<number> {
   // Imported here, not at the top: execa costs about 12 MB, and only this path needs it.
   const { execa } = await import('execa');
   const child = execa(process.execPath, args, {
-    stdio: ['inherit', 'inherit', 'inherit', { file: '/dev/null' }, { file: '/dev/null' }],
+    stdio: ['inherit', 'inherit', 'inherit', { file: '/dev/null' }, { file: '/dev/null' }, 'pipe'],
     reject: false,
     env: { CONFIGDRIVED_RELAUNCHED: '1' },
   });
   for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => child.kill(sig));
   const result = await child;
   return typeof result.exitCode === 'number' ? result.exitCode : EXIT.FAILED;
+}
+
+/**
+ * The re-executed daemon stops as on SIGTERM once the process that started it is gone,
+ * however it went, SIGKILL included (nothing passed a signal on): the kernel closes that
+ * process's end of the pair, and this end reads EOF.
+ */
+function stopWithParent(log: Logger): void {
+  const watch = new Socket({ fd: PARENT_WATCH_FD, readable: true, writable: false });
+  // Nothing is ever sent: reading only notices the end. The daemon's life is not tied to it.
+  watch.unref();
+  watch.resume();
+  watch.once('close', () => {
+    log.warning('the process that started this one is gone; stopping as on SIGTERM');
+    process.kill(process.pid, 'SIGTERM');
+  });
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
@@ -116,10 +141,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     return EXIT.OK;
   }
   if (isInProcessUri(loaded.config.uri) && !forkSafeDescriptors() && process.env['CONFIGDRIVED_RELAUNCHED'] === undefined) return relaunchWithGuard();
-  return run(loaded.config, values.config);
+  return run(loaded.config, values.config, flags);
 }
 
-async function run(config: Config, configFile: string): Promise<number> {
+/** `flags` are the settings given on the command line: every reload applies them again over the files, as at start. */
+async function run(config: Config, configFile: string, flags: Readonly<Record<string, unknown>>): Promise<number> {
   const log = createLogger({ level: config.logLevel });
   let hv: Hypervisor | undefined;
   let builder: DriveBuilder = inlineBuilder;
@@ -127,10 +153,9 @@ async function run(config: Config, configFile: string): Promise<number> {
     const started = performance.now();
     const embedRoot = /^qemu:\/\/\/embed\?root=(.+)$/.exec(config.uri)?.[1];
     if (embedRoot !== undefined) await prepareEmbedRoot(decodeURI(embedRoot));
-    await mkdir(config.stateDir, { recursive: true, mode: 0o750 });
-    const store = new PayloadStore({ dir: config.stateDir, ...(config.isoGroup === '' ? {} : { imageGid: await groupId(config.isoGroup) }) });
-    await store.init();
     hv = await Hypervisor.open(config.uri);
+    const { store, qemu } = await openStore(hv, config);
+    log.info('images readable by QEMU', qemu === undefined ? { qemu: 'no DAC label: runs as libvirt' } : { qemu: qemu.userName, uid: qemu.uid, gid: qemu.gid, stateDir: config.stateDir });
     const report = await recover(hv, store);
     log.info('recovered state', { tempFiles: report.tempFiles.length, finished: report.finished.length, rolledBack: report.rolledBack.length, vanished: report.vanished.length, orphanImages: report.orphanImages.length });
     const holder: { server?: RpcServer } = {};
@@ -164,14 +189,30 @@ async function run(config: Config, configFile: string): Promise<number> {
       process.on('SIGTERM', () => resolve('SIGTERM'));
       process.on('SIGINT', () => resolve('SIGINT'));
     });
+    if (process.env['CONFIGDRIVED_RELAUNCHED'] !== undefined) stopWithParent(log);
+    let drainTimeoutMs = config.drainTimeoutMs;
+    // Where every setting the table marks reloadable reaches the running daemon.
+    const appliers: ReloadAppliers = {
+      isoWriter: (name) => {
+        writer = name;
+        service.useWriter(createIsoWriter(name));
+      },
+      maxFrameBytes: (bytes) => (server.limits.maxFrameBytes = bytes),
+      idleTimeoutMs: (ms) => (server.limits.idleTimeoutMs = ms),
+      maxConnections: (n) => (server.limits.maxConnections = n),
+      maxInFlight: (n) => (server.limits.maxInFlight = n),
+      drainTimeoutMs: (ms) => (drainTimeoutMs = ms),
+      allowedUids: (ids) => (server.limits.allowedUids = ids),
+      allowedGids: (ids) => (server.limits.allowedGids = ids),
+      logLevel: (level) => (log.level = level),
+      imageDirs: (dirs) => (imageDirs = dirs),
+    };
     process.on('SIGHUP', () => {
-      void loadConfig(configFile, {})
+      void loadConfig(configFile, flags)
         .then(({ config: next }) => {
-          log.level = next.logLevel;
-          imageDirs = next.imageDirs;
-          writer = next.isoWriter;
-          service.useWriter(createIsoWriter(writer));
-          Object.assign(server.limits, { maxFrameBytes: next.maxFrameBytes, idleTimeoutMs: next.idleTimeoutMs, maxConnections: next.maxConnections, maxInFlight: next.maxInFlight, allowedUids: next.allowedUids, allowedGids: next.allowedGids });
+          applyReloadable(next, appliers);
+          const pending = needingRestart(config, next);
+          if (pending.length > 0) log.warning('changed settings that only a restart applies keep their running values', { keys: pending.join(',') });
           log.info('configuration reloaded', { logLevel: next.logLevel });
         })
         .catch((err: unknown) => {
@@ -181,10 +222,10 @@ async function run(config: Config, configFile: string): Promise<number> {
         });
     });
     const signal = await stopped;
-    log.info('stopping', { signal, drainMs: config.drainTimeoutMs });
+    log.info('stopping', { signal, drainMs: drainTimeoutMs });
     await notifySystemd('STOPPING=1');
     clearInterval(sweeper);
-    await server.close(config.drainTimeoutMs);
+    await server.close(drainTimeoutMs);
     await builder.close();
     await hv.close();
     log.info('stopped');

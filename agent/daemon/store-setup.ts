@@ -6,7 +6,8 @@
  * (QEMU as root).
  */
 import type { Config } from '../../src/config/config.js';
-import { domainType } from '../../src/libvirt/embed.js';
+import { domainType, EMBEDDED_QEMU } from '../../src/libvirt/embed.js';
+import { isInProcessUri } from '../../src/libvirt/fork-guard.js';
 import type { Hypervisor } from '../../src/libvirt/hypervisor.js';
 import { qemuIdentityOnHost, type Identity } from '../../src/payload/qemu-access.js';
 import { PayloadStore } from '../../src/payload/store.js';
@@ -21,7 +22,9 @@ export interface StoreSetup {
 
 /** Throws HOST_SETUP, naming the directory or group in the way, when QEMU could not read an image. */
 export async function openStore(hv: Hypervisor, config: Pick<Config, 'stateDir' | 'isoGroup'>): Promise<StoreSetup> {
-  const label = qemuIdentity(await hv.capabilities(), domainType());
+  // The embedded driver runs QEMU as root (src/libvirt/embed.ts writes its qemu.conf), and
+  // asking a fresh embedded root for its capabilities costs a 7 s probe of QEMU.
+  const label = isInProcessUri(hv.uri) ? EMBEDDED_QEMU : qemuIdentity(await hv.capabilities(), domainType());
   const imageGid = config.isoGroup !== '' ? await groupId(config.isoGroup) : label?.gid;
   const store = new PayloadStore({ dir: config.stateDir, ...(imageGid === undefined ? {} : { imageGid }) });
   await store.init();

@@ -27,7 +27,7 @@ export const CONFIG_TABLE = {
   isoWriter: { kind: 'writer', default: 'builtin', meaning: 'builtin (in-process) or genisoimage', reload: true },
   buildThreads: { kind: 'count', default: 2, meaning: 'threads that parse and build drives (0: on the event loop); each starts when work arrives', reload: false },
   buildThreadIdleMs: { kind: 'positive', default: 60000, meaning: 'a build thread without work for this long is stopped, giving its memory back', reload: false },
-  isoGroup: { kind: 'string', default: '', meaning: 'group given to images so QEMU can read them (empty: keep root)', reload: false },
+  isoGroup: { kind: 'string', default: '', meaning: "group given to images so QEMU can read them (empty: QEMU's own group, from libvirt's DAC label)", reload: false },
   maxFrameBytes: { kind: 'positive', default: 4194304, meaning: 'longest request line accepted', reload: true },
   idleTimeoutMs: { kind: 'positive', default: 60000, meaning: 'a connection without a complete request for this long is closed', reload: true },
   maxConnections: { kind: 'positive', default: 1024, meaning: 'connections served at once; more are refused with BUSY', reload: true },
@@ -65,6 +65,28 @@ export interface Config {
 }
 
 export type Sources = Partial<Record<ConfigKey, string>>;
+
+/** The keys SIGHUP applies: exactly those the table marks `reload: true`. */
+export type ReloadableKey = { [K in ConfigKey]: (typeof CONFIG_TABLE)[K]['reload'] extends true ? K : never }[ConfigKey];
+
+export const RELOADABLE_KEYS: readonly ReloadableKey[] = (Object.keys(CONFIG_TABLE) as ConfigKey[]).filter((k): k is ReloadableKey => CONFIG_TABLE[k].reload);
+
+/**
+ * How a running daemon takes each reloadable setting: one function per key, so marking a
+ * key reloadable in the table does not compile until the daemon applies it.
+ */
+export type ReloadAppliers = { readonly [K in ReloadableKey]: (value: Config[K]) => void };
+
+/** Hands every reloadable value of `config` to its applier. */
+export function applyReloadable(config: Config, appliers: ReloadAppliers): void {
+  const applyOne = <K extends ReloadableKey>(key: K) => appliers[key](config[key]);
+  for (const key of RELOADABLE_KEYS) applyOne(key);
+}
+
+/** The settings that differ between the running and a newly read configuration but only take effect on a restart. */
+export function needingRestart(running: Config, next: Config): ConfigKey[] {
+  return (Object.keys(CONFIG_TABLE) as ConfigKey[]).filter((k) => !CONFIG_TABLE[k].reload && JSON.stringify(running[k]) !== JSON.stringify(next[k]));
+}
 
 function convert(kind: Kind, value: unknown): { ok: true; value: unknown } | { ok: false; message: string } {
   switch (kind) {

@@ -23,6 +23,9 @@ export function embedUri(root: string): string {
   return `qemu:///embed?root=${encodeURI(root)}`;
 }
 
+/** Who QEMU runs as under the qemu.conf below. */
+export const EMBEDDED_QEMU = { uid: 0, gid: 0 } as const;
+
 /**
  * Writes DIR/etc/qemu.conf for an agent running as root: QEMU logs to files (no
  * virtlogd), runs as root (the agent owns the images it hands QEMU), no security driver

@@ -5,11 +5,13 @@
  * consistent.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
+import { RELOADABLE_KEYS, type Config, type ReloadableKey } from '../../src/config/config.js';
 import type { AgentError } from '../../src/errors.js';
 import { embedUri, prepareEmbedRoot } from '../../src/libvirt/embed.js';
 import { RpcClient } from '../../src/rpc/client.js';
@@ -39,15 +41,88 @@ async function connect(path: string, timeoutMs = 60_000): Promise<RpcClient> {
   }
 }
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const O_CLOEXEC = 0o2000000;
+
+function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${String(pid)}/cmdline`, 'utf8').replaceAll('\0', ' ');
+  } catch {
+    return '';
+  }
+}
+
+/** State and parent from /proc/PID/stat, or undefined once the process is gone. */
+function procStat(pid: number): { state: string; ppid: number } | undefined {
+  try {
+    const [state, ppid] = readFileSync(`/proc/${String(pid)}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return { state: state!, ppid: Number(ppid) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Alive: not gone, and not a zombie waiting for whoever adopted it to reap it. */
+const running = (pid: number) => (procStat(pid)?.state ?? 'Z') !== 'Z';
+
+const childrenOf = (pid: number) => readdirSync('/proc').filter((p) => /^\d+$/.test(p) && procStat(Number(p))?.ppid === pid).map(Number);
+
+/** Waits up to 10 s for `pattern` in the log after its first `from` characters. */
+async function waitForLog(log: () => string, pattern: RegExp, from = 0): Promise<void> {
+  for (let i = 0; i < 200 && !pattern.test(log().slice(from)); i++) await sleep(50);
+  assert.match(log().slice(from), pattern);
+}
+
+/** What the daemon sends on a connection of its own, after `send`: up to `count` lines, and whether it closed the connection. */
+async function exchange(path: string, send: string | undefined, count: number, timeoutMs = 5000): Promise<{ lines: Record<string, unknown>[]; closed: boolean }> {
+  const socket = createConnection(path);
+  let text = '';
+  let closed = false;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(resolve, timeoutMs);
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    socket.once('error', reject);
+    socket.once('connect', () => send !== undefined && socket.write(send));
+    socket.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      if (text.split('\n').length > count) done();
+    });
+    socket.once('end', () => {
+      closed = true;
+      done();
+    });
+  });
+  socket.destroy();
+  return { lines: text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>), closed };
+}
+
+const request = (id: number, method: string, extra: Record<string, unknown> = {}) => `${JSON.stringify({ jsonrpc: '2.0', id, method, params: {}, ...extra })}\n`;
+const wireError = (line: Record<string, unknown> | undefined) => (line?.['error'] as { message: string; data: { code: string } } | undefined);
+
+/** Host.getCapabilities from a process running as `uid`:`gid`: 'ok', or the error code the daemon answered. */
+async function callAs(path: string, uid: number, gid: number): Promise<string> {
+  const script = `const s = require('node:net').createConnection(process.argv[1]);
+s.on('connect', () => s.write(${JSON.stringify(request(1, 'Host.getCapabilities'))}));
+let text = '';
+s.on('data', (c) => { text += c; if (text.includes('\\n')) { process.stdout.write(text.split('\\n')[0]); s.destroy(); } });`;
+  const r = await execa(process.execPath, ['-e', script, path], { uid, gid, cwd: '/' });
+  const line = JSON.parse(r.stdout) as Record<string, unknown>;
+  return 'result' in line ? 'ok' : wireError(line)!.data.code;
+}
+
 /**
- * A daemon on a fresh embedded root in `dir` with the config file `config`, its stderr
- * collected; `fn` gets a connected client and the log so far; the daemon is stopped
- * whatever happens.
+ * A daemon on a fresh embedded root in `dir` with the config file `config` (and `flags`),
+ * its stderr collected; `fn` gets a connected client and the log so far; the daemon is
+ * stopped whatever happens.
  */
-async function withDaemon(dir: string, config: string, fn: (client: RpcClient, daemon: ReturnType<typeof startDaemon>, log: () => string) => Promise<void>): Promise<void> {
+async function withDaemon(dir: string, config: string, fn: (client: RpcClient, daemon: ReturnType<typeof startDaemon>, log: () => string) => Promise<void>, flags: string[] = []): Promise<void> {
   const uri = await prepareEmbedRoot(join(dir, 'embed'));
   const sock = join(dir, 'd.sock');
-  const daemon = startDaemon(['--config', config, '--uri', uri, '--socket', sock, '--state-dir', join(dir, 'state')]);
+  const daemon = startDaemon(['--config', config, '--uri', uri, '--socket', sock, '--state-dir', join(dir, 'state'), ...flags]);
   let log = '';
   daemon.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString()));
   const client = await connect(sock);
@@ -178,31 +253,115 @@ describe('configdrived, the real process', function () {
     });
   });
 
-  it('reloads on SIGHUP what the table marks reloadable, and keeps the running settings when the new file is bad', async () => {
+  it('reloads on SIGHUP every setting the table marks reloadable, and keeps the running settings when the new file is bad', async () => {
+    // Callers with other uids must reach the socket for allowedUids and allowedGids to tell them apart.
+    chmodSync(dir, 0o711);
     const config = join(dir, 'configdrived.yaml');
-    writeFileSync(config, 'isoWriter: builtin\n');
+    const ops = join(dir, 'ops');
+    mkdirSync(ops);
+    // JSON is YAML. socketMode only applies at start: every version keeps it, so no restart is due.
+    const writeConfig = (settings: object) => writeFileSync(config, JSON.stringify({ socketMode: '0666', ...settings }));
+    writeConfig({});
+    const sock = join(dir, 'd.sock');
     await withDaemon(dir, config, async (client, daemon, log) => {
-      const logged = async (pattern: RegExp) => {
-        for (let i = 0; i < 200 && !pattern.test(log()); i++) await new Promise((r) => setTimeout(r, 50));
-        assert.match(log(), pattern);
-      };
       const caps = async () => (await client.call<{ isoWriter: string }>('Host.getCapabilities')).isoWriter;
-      assert.equal(await caps(), 'builtin');
-      assert.ok((await client.call<{ size: number }>('Payload.build', { initialization: SEED_XML })).size < 100_000, 'the builtin writer packs the seed in under 100 kB');
+      const build = () => client.call<{ size: number; path: string }>('Payload.build', { initialization: SEED_XML });
+      const attachFromOps = () => client.call('Payload.attach', { domain: 'no-such-vm', image: join(ops, 'operator.iso') }).then(() => 'ok', (e: AgentError) => e.code);
+      const longLine = request(1, 'Payload.list', { padding: 'x'.repeat(100_000) });
+      const twoAtOnce = async () =>
+        (await exchange(sock, request(1, 'Payload.list') + request(2, 'Payload.list'), 2)).lines.sort((a, b) => Number(a['id']) - Number(b['id'])).map((l) => wireError(l)?.data.code ?? 'ok');
+      // 4201 is allowed by its uid, 4202 by its gid 4302, 4203 by neither.
+      const callers = async () => [await callAs(sock, 4201, 4201), await callAs(sock, 4202, 4302), await callAs(sock, 4203, 4203)];
 
-      writeFileSync(config, 'isoWriter: genisoimage\n');
+      assert.equal(await caps(), 'builtin');
+      const built = await build();
+      assert.ok(built.size < 100_000, 'the builtin writer packs the seed in under 100 kB');
+      copyFileSync(built.path, join(ops, 'operator.iso'));
+      assert.equal(await attachFromOps(), 'INVALID_PARAMS');
+      assert.ok('result' in (await exchange(sock, longLine, 1)).lines[0]!);
+      assert.deepEqual(await twoAtOnce(), ['ok', 'ok']);
+      assert.deepEqual(await callers(), ['ok', 'ok', 'ok']);
+
+      const reloaded: Pick<Config, ReloadableKey> = {
+        isoWriter: 'genisoimage',
+        maxFrameBytes: 65_536,
+        idleTimeoutMs: 1000,
+        maxConnections: 1024,
+        maxInFlight: 1,
+        drainTimeoutMs: 1234,
+        allowedUids: [4201],
+        allowedGids: [4302],
+        logLevel: 'warning',
+        imageDirs: [ops],
+      };
+      const checked = new Set<ReloadableKey>();
+      writeConfig(reloaded);
       daemon.kill('SIGHUP');
-      await logged(/configuration reloaded/);
+      // One reload applies every key at once: the new writer in the capabilities says it is done.
+      for (let i = 0; i < 200 && (await caps()) !== 'genisoimage'; i++) await sleep(50);
+      // Lets the log lines of the requests made before it arrive.
+      await sleep(300);
+      const quiet = log().length;
       assert.equal(await caps(), 'genisoimage');
       // genisoimage pads the same files to about 384 kB: the builds really use it now.
-      assert.ok((await client.call<{ size: number }>('Payload.build', { initialization: SEED_XML })).size > 300_000);
+      assert.ok((await build()).size > 300_000);
+      checked.add('isoWriter');
+      assert.equal(await attachFromOps(), 'DOMAIN_NOT_FOUND', 'the image passes the imageDirs check, then the domain is looked up');
+      checked.add('imageDirs');
+      assert.match(wireError((await exchange(sock, longLine, 1)).lines[0])?.message ?? '', /over the 65536-byte limit/);
+      checked.add('maxFrameBytes');
+      const idle = await exchange(sock, undefined, 1);
+      assert.match(wireError(idle.lines[0])?.message ?? '', /no complete request for 1000 ms/);
+      checked.add('idleTimeoutMs');
+      assert.deepEqual(await twoAtOnce(), ['ok', 'BUSY']);
+      checked.add('maxInFlight');
+      assert.deepEqual(await callers(), ['ok', 'ok', 'UNAUTHORIZED']);
+      checked.add('allowedUids').add('allowedGids');
+      await waitForLog(log, / warning connection refused peer="uid:4203,/, quiet);
+      assert.doesNotMatch(log().slice(quiet), / info /, 'at warning, requests are no longer logged');
+      checked.add('logLevel');
 
-      writeFileSync(config, 'isoWriter: nonsense\nnoSuchKey: 1\n');
+      writeConfig({ ...reloaded, isoWriter: 'nonsense', noSuchKey: 1 });
       daemon.kill('SIGHUP');
-      await logged(/reload failed; keeping the running configuration/);
+      await waitForLog(log, /reload failed; keeping the running configuration/, quiet);
       assert.match(log(), /noSuchKey/);
       assert.equal(await caps(), 'genisoimage', 'a bad file changes nothing');
+
+      // maxConnections last: at 1, the test's own connection is the only one served.
+      const mark = log().length;
+      writeConfig({ ...reloaded, logLevel: 'info', maxConnections: 1 });
+      daemon.kill('SIGHUP');
+      await waitForLog(log, / info configuration reloaded/, mark);
+      assert.match(wireError((await exchange(sock, undefined, 1)).lines[0])?.message ?? '', /too many connections \(limit 1\)/);
+      checked.add('maxConnections');
+      assert.doesNotMatch(log(), /only a restart applies/, 'the flags --socket, --uri and --state-dir still win over the file');
+      daemon.kill('SIGTERM');
+      await daemon;
+      assert.match(log(), /stopping signal=SIGTERM drainMs=1234/);
+      checked.add('drainTimeoutMs');
+      assert.deepEqual([...checked].sort(), [...RELOADABLE_KEYS].sort(), 'every key the table marks reloadable is checked here');
     });
+  });
+
+  it('applies the command-line flags over the files again on every SIGHUP, as at start', async () => {
+    const config = join(dir, 'configdrived.yaml');
+    writeFileSync(config, 'logLevel: warning\n');
+    await withDaemon(
+      dir,
+      config,
+      async (client, daemon, log) => {
+        await waitForLog(log, / info ready /);
+        for (let round = 0; round < 2; round++) {
+          const mark = log().length;
+          daemon.kill('SIGHUP');
+          await waitForLog(log, / info configuration reloaded logLevel=info/, mark);
+          await client.call('Payload.list');
+          await waitForLog(log, / info request .*method=Payload\.list/, mark);
+        }
+        assert.doesNotMatch(log(), /only a restart applies/);
+      },
+      ['--log-level', 'info'],
+    );
   });
 
   it('starts a domain over the socket, and after SIGKILL mid-attach a restart leaves records, files and libvirt consistent', async () => {
@@ -260,5 +419,53 @@ describe('configdrived, the real process', function () {
     }
     assert.equal(images.length, list.filter((e) => e.payload !== null).length, 'one image per recorded drive, no orphans');
     await execa('virsh', ['-q', '-c', uri, names.map((n) => `destroy ${n}`).join('; ')], { reject: false });
+  });
+
+  it('stops the re-executed daemon cleanly when the process that started it is killed, and QEMU never holds the descriptor it watches', async () => {
+    const uri = await prepareEmbedRoot(join(dir, 'embed'));
+    writeFileSync(join(dir, 'vm.xml'), domainXml({ name: 'orphan-vm', macs: MACS }));
+    const defined = await execa('virsh', ['-q', '-c', uri, `define ${join(dir, 'vm.xml')}`], { reject: false });
+    assert.equal(defined.exitCode, 0, defined.stderr);
+    const sock = join(dir, 'd.sock');
+    const args = ['--config', join(dir, 'none.yaml'), '--uri', uri, '--socket', sock, '--state-dir', join(dir, 'state')];
+    // Without descriptors 3 and 4 open, the daemon runs itself again with them.
+    const parent = execa(process.execPath, [DAEMON, ...args], { stdio: ['ignore', 'pipe', 'pipe'], reject: false });
+    let log = '';
+    parent.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString()));
+    let child: number | undefined;
+    try {
+      const client = await connect(sock);
+      child = childrenOf(parent.pid!)[0];
+      assert.ok(child !== undefined, 'the daemon ran itself again');
+      const started = await client.call<{ verified: { liveSource: boolean } }>('VM.start', { domain: 'orphan-vm', initialization: SEED_XML });
+      assert.equal(started.verified.liveSource, true);
+      client.close();
+      const watch = readlinkSync(`/proc/${String(child)}/fd/5`);
+      assert.match(watch, /^socket:/);
+      const flags = parseInt(/^flags:\s*(\d+)$/m.exec(readFileSync(`/proc/${String(child)}/fdinfo/5`, 'utf8'))![1]!, 8);
+      assert.notEqual(flags & O_CLOEXEC, 0, 'the programs the daemon runs (genisoimage, systemd-notify) do not inherit it');
+      const qemu = readdirSync('/proc').filter((p) => /^\d+$/.test(p) && commandLine(Number(p)).includes('guest=orphan-vm') && commandLine(Number(p)).includes(dir));
+      assert.equal(qemu.length, 1, 'one QEMU for the domain');
+      assert.ok(!readdirSync(`/proc/${qemu[0]!}/fd`).some((fd) => readlinkSync(`/proc/${qemu[0]!}/fd/${fd}`) === watch), 'QEMU holds no copy of it');
+
+      parent.kill('SIGKILL');
+      for (let i = 0; i < 100 && running(child); i++) await sleep(100);
+      assert.equal(running(child), false, 'the daemon outlived the process that started it');
+      assert.match(log, / warning the process that started this one is gone; stopping as on SIGTERM\n.* info stopping signal=SIGTERM .*\n(.*\n)*.* info stopped\n/);
+      assert.equal(existsSync(sock), false, 'its socket is removed');
+    } finally {
+      if (child !== undefined && running(child)) process.kill(child, 'SIGKILL');
+      parent.kill('SIGKILL');
+      await parent;
+    }
+    // A daemon started afterwards finds the drive recorded and nothing half done.
+    const daemon = startDaemon(args);
+    const client = await connect(sock);
+    const list = await client.call<{ domain: { name: string }; payload: unknown; pending: boolean }[]>('Payload.list');
+    client.close();
+    daemon.kill('SIGTERM');
+    assert.equal((await daemon).exitCode, 0);
+    assert.deepEqual(list.map((e) => [e.domain.name, e.payload !== null, e.pending]), [['orphan-vm', true, false]]);
+    await execa('virsh', ['-q', '-c', uri, 'destroy orphan-vm'], { reject: false });
   });
 });

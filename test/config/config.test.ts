@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CONFIG_TABLE, configTableMarkdown, loadConfig, printConfig } from '../../src/config/config.js';
+import { CONFIG_TABLE, RELOADABLE_KEYS, applyReloadable, configTableMarkdown, loadConfig, needingRestart, printConfig, type ReloadAppliers, type ReloadableKey } from '../../src/config/config.js';
 import { AgentError } from '../../src/errors.js';
 
 const DOC = resolve(dirname(fileURLToPath(import.meta.url)), '../../../docs/configuration.md');
@@ -58,6 +58,23 @@ describe('config', () => {
     const file = join(dir, 'configdrived.yaml');
     writeFileSync(file, 'a: [unclosed\n');
     await assert.rejects(loadConfig(file, {}), /is not valid YAML/);
+  });
+
+  it("hands every key the table marks reloadable, and only those, to the daemon's appliers; others are reported as needing a restart", async () => {
+    assert.deepEqual(RELOADABLE_KEYS, Object.entries(CONFIG_TABLE).flatMap(([key, spec]) => (spec.reload ? [key] : [])));
+    const file = join(dir, 'configdrived.yaml');
+    writeFileSync(file, 'maxInFlight: 8\nimageDirs: [/srv/drives]\nuri: "qemu:///embed?root=/tmp/x"\nbuildThreads: 0\n');
+    const { config: running } = await loadConfig(join(dir, 'missing.yaml'), {});
+    const { config: next } = await loadConfig(file, {});
+    const applied = new Map<string, unknown>();
+    const record = (key: ReloadableKey) => (value: unknown) => applied.set(key, value);
+    const appliers = Object.fromEntries(RELOADABLE_KEYS.map((k) => [k, record(k)])) as unknown as ReloadAppliers;
+    applyReloadable(next, appliers);
+    assert.deepEqual([...applied.keys()], RELOADABLE_KEYS);
+    assert.equal(applied.get('maxInFlight'), 8);
+    assert.deepEqual(applied.get('imageDirs'), ['/srv/drives']);
+    assert.deepEqual(needingRestart(running, next), ['uri', 'buildThreads']);
+    assert.deepEqual(needingRestart(running, running), []);
   });
 
   it('keeps docs/configuration.md in sync with the table', () => {
