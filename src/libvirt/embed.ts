@@ -30,7 +30,9 @@ export const EMBEDDED_QEMU = { uid: 0, gid: 0 } as const;
  * Writes DIR/etc/qemu.conf for an agent running as root: QEMU logs to files (no
  * virtlogd), runs as root (the agent owns the images it hands QEMU), no security driver
  * and no mount namespace (neither AppArmor profiles nor a private /dev are set up for
- * an embedded root). Idempotent.
+ * an embedded root), and no DAC relabelling: root needs no chown to open anything, and
+ * relabelling would leave libvirt's ownership xattrs on every file a guest used.
+ * Idempotent.
  */
 export async function prepareEmbedRoot(root: string): Promise<string> {
   await mkdir(join(root, 'etc'), { recursive: true, mode: 0o700 });
@@ -42,6 +44,7 @@ export async function prepareEmbedRoot(root: string): Promise<string> {
       'user = "root"',
       'group = "root"',
       'security_driver = "none"',
+      'dynamic_ownership = 0',
       'namespaces = []',
       '',
     ].join('\n'),

@@ -52,7 +52,6 @@ export class Hypervisor implements DomainControl {
 
   private constructor(
     readonly uri: string,
-    private readonly events: { worker: Worker; stop: Int32Array },
     private readonly maxWorkers: number,
   ) {}
 
@@ -92,13 +91,8 @@ export class Hypervisor implements DomainControl {
     // to stderr; keep its own log to errors (libvirt's level 4) unless the operator set one. Read by
     // virInitialize in the worker, from the process environment.
     process.env['LIBVIRT_LOG_OUTPUTS'] ??= '4:stderr';
-    const stopBuffer = new SharedArrayBuffer(4);
-    const eventWorker = new Worker(WORKER, { workerData: { role: 'events', stop: stopBuffer } });
-    await new Promise<void>((resolve, reject) => {
-      eventWorker.once('message', () => resolve());
-      eventWorker.once('error', reject);
-    });
-    const hv = new Hypervisor(uri, { worker: eventWorker, stop: new Int32Array(stopBuffer) }, options.workers ?? 2);
+    await startEventLoop();
+    const hv = new Hypervisor(uri, options.workers ?? 2);
     try {
       // The first worker opens its connection now, so a bad URI fails here, once,
       // clearly; it also initializes an embedded driver before any other connection
@@ -198,20 +192,35 @@ export class Hypervisor implements DomainControl {
     await this.call('setMetadata', [dom.uuid, METADATA_ELEMENT, xml, xml === null ? null : key, uri, affect(flags)], `metadata of ${dom.name}`);
   }
 
-  /** Closes the connections and stops the threads; pending calls fail with SHUTTING_DOWN. */
+  /** Closes the connections and stops their threads; pending calls fail with SHUTTING_DOWN. */
   async close(): Promise<void> {
     if (this.closed) return;
     await Promise.allSettled(this.pool.map((w) => this.callOn(w, 'close', [], 'close')));
     this.closed = true;
     await Promise.all(this.pool.map((w) => w.worker.terminate()));
-    Atomics.store(this.events.stop, 0, 1);
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, 2000);
-      this.events.worker.once('message', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-    await this.events.worker.terminate();
   }
+}
+
+/**
+ * libvirt's default event loop is one per process, whatever the connections: a second
+ * thread running it would dispatch the first one's callbacks, and a callback registered
+ * on a thread that has stopped crashes the process (seen with an embedded root and a
+ * libvirtd connection open together). One thread runs it for the life of the process,
+ * shared by every Hypervisor, and does not keep the process alive.
+ */
+let eventLoop: Promise<void> | undefined;
+
+function startEventLoop(): Promise<void> {
+  eventLoop ??= new Promise<void>((resolve, reject) => {
+    const worker = new Worker(WORKER, { workerData: { role: 'events' } });
+    worker.once('message', () => {
+      worker.unref();
+      resolve();
+    });
+    worker.once('error', (err) => {
+      eventLoop = undefined;
+      reject(err);
+    });
+  });
+  return eventLoop;
 }

@@ -7,7 +7,8 @@
  *
  * Two roles:
  *  - "events": registers libvirt's default event loop (the embedded QEMU driver talks
- *    to QEMU's monitor through it) and runs it until told to stop;
+ *    to QEMU's monitor through it) and runs it for the life of the process (one such
+ *    thread per process: see startEventLoop in hypervisor.ts);
  *  - "calls": holds one connection and serves requests. Domains are named by UUID in
  *    every request; a virDomainPtr lives only for the request that looked it up.
  */
@@ -18,8 +19,6 @@ import type { Request, Response, WireError } from './protocol.js';
 interface Data {
   readonly role: 'events' | 'calls';
   readonly uri?: string;
-  /** Int32Array over a SharedArrayBuffer; [0] = 1 asks the event loop to stop. */
-  readonly stop?: SharedArrayBuffer;
 }
 
 const data = workerData as Data;
@@ -43,16 +42,15 @@ function check(result: number, what: string): number {
   return result;
 }
 
-function runEventLoop(): void {
+function runEventLoop(): never {
   check(c.virEventRegisterDefaultImpl() as number, 'virEventRegisterDefaultImpl');
-  const stop = new Int32Array(data.stop!);
-  // A periodic timeout makes virEventRunDefaultImpl return, so the stop flag is seen.
+  // A periodic timeout makes virEventRunDefaultImpl return now and then, so that Node can
+  // end this thread when the process exits (it only can while JavaScript runs here).
   // The callback runs on this thread, inside virEventRunDefaultImpl: koffi allows that.
   const tick = registerTimeoutCallback(() => undefined);
   check(c.virEventAddTimeout(200, tick, null, null) as number, 'virEventAddTimeout');
   port.postMessage({ ready: true });
-  while (Atomics.load(stop, 0) === 0) c.virEventRunDefaultImpl();
-  port.postMessage({ stopped: true });
+  for (;;) c.virEventRunDefaultImpl();
 }
 
 let conn: ConnPtr | null = null;
