@@ -198,6 +198,7 @@ export class Hypervisor implements DomainControl {
     await Promise.allSettled(this.pool.map((w) => this.callOn(w, 'close', [], 'close')));
     this.closed = true;
     await Promise.all(this.pool.map((w) => w.worker.terminate()));
+    await stopEventLoop();
   }
 }
 
@@ -205,22 +206,44 @@ export class Hypervisor implements DomainControl {
  * libvirt's default event loop is one per process, whatever the connections: a second
  * thread running it would dispatch the first one's callbacks, and a callback registered
  * on a thread that has stopped crashes the process (seen with an embedded root and a
- * libvirtd connection open together). One thread runs it for the life of the process,
- * shared by every Hypervisor, and does not keep the process alive.
+ * libvirtd connection open together). One thread registers it once and runs it while any
+ * Hypervisor is open; with none open it waits, idle in JavaScript, so that the process
+ * can exit (Node cannot end a thread that is inside a C call).
  */
-let eventLoop: Promise<void> | undefined;
+interface EventLoop {
+  readonly worker: Worker;
+  /** [0] = 1 while the loop should run. */
+  readonly run: Int32Array;
+  users: number;
+}
 
-function startEventLoop(): Promise<void> {
-  eventLoop ??= new Promise<void>((resolve, reject) => {
-    const worker = new Worker(WORKER, { workerData: { role: 'events' } });
-    worker.once('message', () => {
-      worker.unref();
-      resolve();
-    });
+let eventLoop: Promise<EventLoop> | undefined;
+
+function eventLoopThread(): Promise<EventLoop> {
+  eventLoop ??= new Promise<EventLoop>((resolve, reject) => {
+    const run = new Int32Array(new SharedArrayBuffer(4));
+    const worker = new Worker(WORKER, { workerData: { role: 'events', run: run.buffer } });
+    worker.unref();
+    worker.once('message', () => resolve({ worker, run, users: 0 }));
     worker.once('error', (err) => {
       eventLoop = undefined;
       reject(err);
     });
   });
   return eventLoop;
+}
+
+async function startEventLoop(): Promise<void> {
+  const loop = await eventLoopThread();
+  if (loop.users++ > 0) return;
+  Atomics.store(loop.run, 0, 1);
+  loop.worker.postMessage('run');
+}
+
+async function stopEventLoop(): Promise<void> {
+  const loop = await eventLoopThread();
+  if (--loop.users > 0) return;
+  Atomics.store(loop.run, 0, 0);
+  // It notices within one tick of its timeout (200 ms), then says so.
+  await new Promise<void>((resolve) => loop.worker.once('message', () => resolve()));
 }

@@ -7,8 +7,8 @@
  *
  * Two roles:
  *  - "events": registers libvirt's default event loop (the embedded QEMU driver talks
- *    to QEMU's monitor through it) and runs it for the life of the process (one such
- *    thread per process: see startEventLoop in hypervisor.ts);
+ *    to QEMU's monitor through it) once, and runs it whenever told to (one such thread
+ *    per process: see eventLoopThread in hypervisor.ts);
  *  - "calls": holds one connection and serves requests. Domains are named by UUID in
  *    every request; a virDomainPtr lives only for the request that looked it up.
  */
@@ -19,6 +19,8 @@ import type { Request, Response, WireError } from './protocol.js';
 interface Data {
   readonly role: 'events' | 'calls';
   readonly uri?: string;
+  /** Int32Array over a SharedArrayBuffer; [0] = 1 while the event loop should run. */
+  readonly run?: SharedArrayBuffer;
 }
 
 const data = workerData as Data;
@@ -42,15 +44,18 @@ function check(result: number, what: string): number {
   return result;
 }
 
-function runEventLoop(): never {
+function serveEventLoop(): void {
   check(c.virEventRegisterDefaultImpl() as number, 'virEventRegisterDefaultImpl');
-  // A periodic timeout makes virEventRunDefaultImpl return now and then, so that Node can
-  // end this thread when the process exits (it only can while JavaScript runs here).
-  // The callback runs on this thread, inside virEventRunDefaultImpl: koffi allows that.
+  const run = new Int32Array(data.run!);
+  // A periodic timeout makes virEventRunDefaultImpl return now and then, so the run flag
+  // is seen. The callback runs on this thread, inside virEventRunDefaultImpl: koffi allows that.
   const tick = registerTimeoutCallback(() => undefined);
   check(c.virEventAddTimeout(200, tick, null, null) as number, 'virEventAddTimeout');
+  port.on('message', () => {
+    while (Atomics.load(run, 0) === 1) c.virEventRunDefaultImpl();
+    port.postMessage({ paused: true });
+  });
   port.postMessage({ ready: true });
-  for (;;) c.virEventRunDefaultImpl();
 }
 
 let conn: ConnPtr | null = null;
@@ -168,7 +173,7 @@ function serve(request: Request): Response {
 
 if (data.role === 'events') {
   c.virInitialize();
-  runEventLoop();
+  serveEventLoop();
 } else {
   port.on('message', (request: Request) => port.postMessage(serve(request)));
 }

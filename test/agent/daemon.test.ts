@@ -5,7 +5,7 @@
  * consistent.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -18,6 +18,7 @@ import { RpcClient } from '../../src/rpc/client.js';
 import { describeDomain } from '../../src/vm/domain-xml.js';
 import { DEBIAN_PYTHON } from '../helpers/tools.js';
 import { domainXml } from '../helpers/libvirt.js';
+import { startPrivateLibvirtd } from '../helpers/private-libvirtd.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const DAEMON = resolve(HERE, '../../agent/configdrived.js');
@@ -134,6 +135,34 @@ async function withDaemon(dir: string, config: string, fn: (client: RpcClient, d
     await daemon;
   }
 }
+
+/** A daemon on `uri` with state in `dir`, stopped whatever `fn` does. */
+async function withDaemonOn(uri: string, dir: string, fn: (client: RpcClient) => Promise<void>): Promise<void> {
+  const sock = join(dir, 'on.sock');
+  const daemon = startDaemon(['--config', join(dir, 'none.yaml'), '--uri', uri, '--socket', sock, '--state-dir', join(dir, 'state')]);
+  const client = await connect(sock);
+  try {
+    await fn(client);
+  } finally {
+    client.close();
+    daemon.kill('SIGTERM');
+    await daemon;
+  }
+}
+
+/** The two kinds of host a daemon test runs on; `dir` is the test's own directory. */
+const DAEMON_HOSTS: readonly { readonly title: string; open(dir: string): Promise<{ uri: string; stop: () => Promise<void> }> }[] = [
+  { title: 'qemu:///embed', open: async (dir) => ({ uri: await prepareEmbedRoot(join(dir, 'embed')), stop: async () => undefined }) },
+  {
+    title: 'libvirtd, QEMU as libvirt-qemu',
+    open: async (dir) => {
+      // QEMU is another user here: it must pass through the test's directory to the images.
+      chmodSync(dir, 0o711);
+      const daemon = await startPrivateLibvirtd();
+      return { uri: daemon.uri, stop: () => daemon.stop() };
+    },
+  },
+];
 
 describe('configdrived, the real process', function () {
   this.timeout(240_000);
@@ -364,61 +393,104 @@ describe('configdrived, the real process', function () {
     );
   });
 
-  it('starts a domain over the socket, and after SIGKILL mid-attach a restart leaves records, files and libvirt consistent', async () => {
-    const root = join(dir, 'embed');
-    const uri = await prepareEmbedRoot(root);
-    const names = ['crash-a', 'crash-b', 'crash-c', 'crash-d'];
-    mkdirSync(join(dir, 'xml'));
-    for (const name of names) {
-      writeFileSync(join(dir, 'xml', `${name}.xml`), domainXml({ name, macs: MACS }));
-      const r = await execa('virsh', ['-q', '-c', uri, `define ${join(dir, 'xml', `${name}.xml`)}`], { reject: false });
-      assert.equal(r.exitCode, 0, r.stderr);
-    }
-    const sock = join(dir, 'd.sock');
-    const state = join(dir, 'state');
-    const args = ['--config', join(dir, 'none.yaml'), '--uri', uri, '--socket', sock, '--state-dir', state];
-
-    let daemon = startDaemon(args);
-    let client = await connect(sock);
-    const first = await client.call<{ path: string; verified: { liveSource: boolean } }>('VM.start', { domain: 'crash-a', initialization: SEED_XML });
-    assert.equal(first.verified.liveSource, true);
-    // Three attaches in flight, then the daemon dies without warning.
-    const inFlight = names.slice(1).map((domain) => client.call('Payload.attach', { domain, initialization: SEED_XML }).catch(() => undefined));
-    await new Promise((r) => setTimeout(r, 40));
-    daemon.kill('SIGKILL');
-    await daemon;
-    await Promise.all(inFlight);
-    client.close();
-
-    daemon = startDaemon(args);
-    client = await connect(sock);
-    const list = await client.call<{ domain: { name: string }; payload: { path: string; target: string } | null; pending: boolean }[]>('Payload.list');
-    client.close();
-    daemon.kill('SIGTERM');
-    const stopped = await daemon;
-    assert.equal(stopped.exitCode, 0, String(stopped.stderr));
-    assert.match(String(stopped.stderr), /recovered state/);
-
-    const images = readdirSync(join(state, 'images'));
-    assert.deepEqual(images.filter((f) => f.startsWith('.configdrive-tmp-')), [], 'no temp file survives');
-    for (const entry of list) assert.equal(entry.pending, false, `${entry.domain.name} has a half-done change`);
-    for (const name of names) {
-      // virsh on an embed root with running guests sometimes crashes while exiting
-      // (libvirt 9.0), after printing the XML: judge by what it printed.
-      const dump = await execa('virsh', ['-q', '-c', uri, `dumpxml --inactive ${name}`], { reject: false });
-      const xml = String(dump.stdout);
-      assert.match(xml, /<\/domain>/, `virsh printed no XML for ${name}: ${String(dump.stderr)}`);
-      const disks = describeDomain(xml).disks.filter((d) => d.device === 'cdrom');
-      const recorded = list.find((e) => e.domain.name === name)?.payload ?? null;
-      if (recorded === null) {
-        assert.deepEqual(disks.filter((d) => d.source !== undefined), [], `${name}: a CD-ROM with media but no record`);
-      } else {
-        assert.ok(existsSync(recorded.path), `${name}: record points at a missing image`);
-        assert.equal(disks.find((d) => d.target === recorded.target)?.source, recorded.path, `${name}: definition and record disagree`);
+  for (const host of DAEMON_HOSTS) it(`starts a domain over the socket, and after SIGKILL mid-attach a restart leaves records, files and libvirt consistent (${host.title})`, async () => {
+    const { uri, stop } = await host.open(dir);
+    try {
+      const names = ['crash-a', 'crash-b', 'crash-c', 'crash-d'];
+      mkdirSync(join(dir, 'xml'));
+      for (const name of names) {
+        writeFileSync(join(dir, 'xml', `${name}.xml`), domainXml({ name, macs: MACS }));
+        const r = await execa('virsh', ['-q', '-c', uri, `define ${join(dir, 'xml', `${name}.xml`)}`], { reject: false });
+        assert.equal(r.exitCode, 0, r.stderr);
       }
+      const sock = join(dir, 'd.sock');
+      const state = join(dir, 'state');
+      const args = ['--config', join(dir, 'none.yaml'), '--uri', uri, '--socket', sock, '--state-dir', state];
+
+      let daemon = startDaemon(args);
+      let client = await connect(sock);
+      const first = await client.call<{ path: string; verified: { liveSource: boolean } }>('VM.start', { domain: 'crash-a', initialization: SEED_XML });
+      assert.equal(first.verified.liveSource, true);
+      // Three attaches in flight, then the daemon dies without warning.
+      const inFlight = names.slice(1).map((domain) => client.call('Payload.attach', { domain, initialization: SEED_XML }).catch(() => undefined));
+      await new Promise((r) => setTimeout(r, 40));
+      daemon.kill('SIGKILL');
+      await daemon;
+      await Promise.all(inFlight);
+      client.close();
+
+      daemon = startDaemon(args);
+      client = await connect(sock);
+      const list = await client.call<{ domain: { name: string }; payload: { path: string; target: string } | null; pending: boolean }[]>('Payload.list');
+      client.close();
+      daemon.kill('SIGTERM');
+      const stopped = await daemon;
+      assert.equal(stopped.exitCode, 0, String(stopped.stderr));
+      assert.match(String(stopped.stderr), /recovered state/);
+
+      const images = readdirSync(join(state, 'images'));
+      assert.deepEqual(images.filter((f) => f.startsWith('.configdrive-tmp-')), [], 'no temp file survives');
+      for (const entry of list) assert.equal(entry.pending, false, `${entry.domain.name} has a half-done change`);
+      for (const name of names) {
+        // virsh on an embed root with running guests sometimes crashes while exiting
+        // (libvirt 9.0), after printing the XML: judge by what it printed.
+        const dump = await execa('virsh', ['-q', '-c', uri, `dumpxml --inactive ${name}`], { reject: false });
+        const xml = String(dump.stdout);
+        assert.match(xml, /<\/domain>/, `virsh printed no XML for ${name}: ${String(dump.stderr)}`);
+        const disks = describeDomain(xml).disks.filter((d) => d.device === 'cdrom');
+        const recorded = list.find((e) => e.domain.name === name)?.payload ?? null;
+        if (recorded === null) {
+          assert.deepEqual(disks.filter((d) => d.source !== undefined), [], `${name}: a CD-ROM with media but no record`);
+        } else {
+          assert.ok(existsSync(recorded.path), `${name}: record points at a missing image`);
+          assert.equal(disks.find((d) => d.target === recorded.target)?.source, recorded.path, `${name}: definition and record disagree`);
+        }
+      }
+      assert.equal(images.length, list.filter((e) => e.payload !== null).length, 'one image per recorded drive, no orphans');
+      await execa('virsh', ['-q', '-c', uri, names.map((n) => `destroy ${n}`).join('; ')], { reject: false });
+    } finally {
+      await stop();
     }
-    assert.equal(images.length, list.filter((e) => e.payload !== null).length, 'one image per recorded drive, no orphans');
-    await execa('virsh', ['-q', '-c', uri, names.map((n) => `destroy ${n}`).join('; ')], { reject: false });
+  });
+
+  it('on libvirtd, refuses at once to start when QEMU could not reach its images, naming the directory and the fix; in a good layout QEMU reads 0640 images of its group and nothing else', async () => {
+    const libvirtd = await startPrivateLibvirtd();
+    try {
+      chmodSync(dir, 0o711);
+      const closed = join(dir, 'closed');
+      mkdirSync(closed, { mode: 0o700 });
+      const refused = await startDaemon(['--config', join(dir, 'none.yaml'), '--uri', libvirtd.uri, '--socket', join(dir, 'refused.sock'), '--state-dir', join(closed, 'state')]);
+      assert.equal(refused.exitCode, 1, String(refused.stderr));
+      const text = String(refused.stderr);
+      assert.match(text, /code=HOST_SETUP/);
+      assert.ok(text.includes(`cannot search ${closed} (owner 0, group 0, mode 0700)`), text);
+      assert.ok(text.includes(`Fix: chmod o+x ${closed}`), text);
+
+      writeFileSync(join(dir, 'vm.xml'), domainXml({ name: 'layout-vm', macs: MACS }));
+      const defined = await execa('virsh', ['-q', '-c', libvirtd.uri, `define ${join(dir, 'vm.xml')}`], { reject: false });
+      assert.equal(defined.exitCode, 0, defined.stderr);
+      const state = join(dir, 'state');
+      await withDaemonOn(libvirtd.uri, dir, async (client) => {
+        const started = await client.call<{ path: string; verified: { liveSource: boolean } }>('VM.start', { domain: 'layout-vm', initialization: SEED_XML });
+        assert.equal(started.verified.liveSource, true);
+        const caps = await execa('virsh', ['-c', libvirtd.uri, 'capabilities']);
+        const [uid, gid] = /<baselabel type='kvm'>\+(\d+):\+(\d+)<\/baselabel>/.exec(caps.stdout)!.slice(1).map(Number) as [number, number];
+        assert.notEqual(uid, 0, 'QEMU runs as its own user');
+        const image = statSync(started.path);
+        assert.deepEqual([image.uid, image.gid, image.mode & 0o777], [0, gid, 0o640], 'root-owned, QEMU-group readable, never relabelled to QEMU');
+        assert.deepEqual([statSync(state).mode & 0o777, statSync(join(state, 'images')).mode & 0o777, statSync(join(state, 'images')).gid], [0o711, 0o710, gid]);
+        assert.equal(statSync(join(state, 'domains')).mode & 0o777, 0o700);
+        const qemu = readdirSync('/proc').filter((p) => /^\d+$/.test(p) && commandLine(Number(p)).includes('guest=layout-vm'));
+        assert.equal(qemu.length, 1, 'one QEMU for the domain');
+        assert.equal(statSync(`/proc/${qemu[0]!}`).uid, uid);
+        const held = readdirSync(`/proc/${qemu[0]!}/fd`).map((fd) => readlinkSync(`/proc/${qemu[0]!}/fd/${fd}`));
+        assert.ok(held.includes(started.path), `QEMU has the image open: ${held.join(' ')}`);
+        await client.call('Payload.detach', { domain: 'layout-vm' });
+        assert.equal(existsSync(started.path), false);
+      });
+    } finally {
+      await libvirtd.stop();
+    }
   });
 
   it('stops the re-executed daemon cleanly when the process that started it is killed, and QEMU never holds the descriptor it watches', async () => {
