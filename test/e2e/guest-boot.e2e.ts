@@ -2,11 +2,12 @@
  * Issue 6, the seed's own test: a Debian 12 guest with the distribution's cloud-init and
  * its default configuration boots from the agent's drive, and what the guest reports
  * about itself shows every setting applied. Real libvirt, real QEMU (TCG unless a full
- * KVM module is loaded), the agent's VmService on qemu:///embed. Boots are few and
- * overlap where they can: one boot checks many settings.
+ * KVM module is loaded), the agent's VmService, on both kinds of host: qemu:///embed and
+ * a libvirt daemon with QEMU as libvirt-qemu. Boots are few and overlap where they can:
+ * one boot checks many settings.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -15,13 +16,14 @@ import { execa } from 'execa';
 import { parseInitialization } from '../../src/initialization/index.js';
 import type { Initialization } from '../../src/initialization/types.js';
 import { createIsoWriter, readIsoFile, writeIsoImage } from '../../src/iso/index.js';
-import { kvmUsable, prepareEmbedRoot } from '../../src/libvirt/embed.js';
-import { Hypervisor } from '../../src/libvirt/hypervisor.js';
-import { PayloadStore } from '../../src/payload/store.js';
+import { kvmUsable } from '../../src/libvirt/embed.js';
+import type { Hypervisor } from '../../src/libvirt/hypervisor.js';
+import { openStore } from '../../agent/daemon/store-setup.js';
 import { describeDomain } from '../../src/vm/domain-xml.js';
 import type { DomainRef } from '../../src/vm/ports.js';
 import { VmService } from '../../src/vm/service.js';
-import { boot, createOverlay, guestDomainXml, guestImage, type Boot, type GuestFacts, type GuestImage, type GuestSpec } from './harness.js';
+import { LIBVIRT_TARGETS, type TestLibvirt } from '../helpers/libvirt.js';
+import { boot, createOverlay, guestDomainXml, guestImage, linkImage, type Boot, type GuestFacts, type GuestImage, type GuestSpec } from './harness.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const fixture = (p: string) => readFileSync(resolve(here, '../../../test', p));
@@ -64,9 +66,10 @@ function cloudInitDone(f: GuestFacts): void {
   assert.equal(f.failed_units.trim(), '', 'no systemd unit failed');
 }
 
-describe(`A real Debian 12 guest with stock cloud-init, configured from the agent's drive (${kvmUsable() ? 'KVM' : 'TCG'})`, function () {
+for (const target of LIBVIRT_TARGETS) describe(`A real Debian 12 guest with stock cloud-init, configured from the agent's drive (${target.title}, ${kvmUsable() ? 'KVM' : 'TCG'})`, function () {
   this.timeout(900_000);
   let image: GuestImage;
+  let lv: TestLibvirt;
   let hv: Hypervisor;
   let service: VmService;
   let work = '';
@@ -83,12 +86,15 @@ describe(`A real Debian 12 guest with stock cloud-init, configured from the agen
   let failed = false;
 
   before(async () => {
-    image = await guestImage();
-    console.log(`      guest image: ${image.summary}`);
     work = mkdtempSync(join(tmpdir(), 'e2e-'));
-    hv = await Hypervisor.open(await prepareEmbedRoot(join(work, 'embed')));
-    const store = new PayloadStore({ dir: join(work, 'state') });
-    await store.init();
+    // QEMU under a libvirt daemon is another user: it must reach the image, the overlays
+    // and the drives in here (but may not list them).
+    chmodSync(work, 0o711);
+    image = linkImage(await guestImage(), work);
+    console.log(`      guest image: ${image.summary}`);
+    lv = await target.open();
+    hv = lv.hv;
+    const { store } = await openStore(hv, { stateDir: join(work, 'state'), isoGroup: '' });
     service = new VmService({ hv, store, writer: createIsoWriter('builtin'), warn: (m) => console.log(`      warning: ${m}`) });
     fullSpec = { ...full, workDir: work };
     await createOverlay(image, fullSpec);
@@ -97,12 +103,7 @@ describe(`A real Debian 12 guest with stock cloud-init, configured from the agen
 
   after(async () => {
     // before() may have failed before opening the connection.
-    if ((hv as Hypervisor | undefined) === undefined) return;
-    for (const d of await hv.listDomains().catch(() => [])) {
-      await hv.destroy(d).catch(() => undefined);
-      await hv.undefine(d).catch(() => undefined);
-    }
-    await hv.close();
+    await (lv as TestLibvirt | undefined)?.close();
     // Each boot's console and facts stay for whoever has to find out why.
     if (failed) console.log(`      kept for inspection: ${work}`);
     else rmSync(work, { recursive: true, force: true });

@@ -1,14 +1,14 @@
 /**
  * The e2e harness: a real Debian 12 guest (test/e2e/guest/build-image.sh) booted by real
- * QEMU through the agent's own libvirt connection. Each domain gets a copy-on-write
+ * QEMU through the agent's own libvirt connection, embedded or to a libvirt daemon. Each domain gets a copy-on-write
  * overlay of the cached image, its console on ttyS0 to a file and the guest's report on
  * ttyS1 to another file. The guest reports facts and powers off
  * (test/e2e/guest/report.py); the tests judge them. Its NICs are QEMU user-mode NICs, and
  * tools/run-e2e runs the suite in a network namespace of its own with no interface but
  * loopback, so nothing a guest sends can leave this machine.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { copyFileSync, existsSync, linkSync, readdirSync, readFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { domainType } from '../../src/libvirt/embed.js';
@@ -43,6 +43,26 @@ export async function guestImage(): Promise<GuestImage> {
     hostKeys: new Map(readdirSync(keysDir).map((f) => [f, readFileSync(join(keysDir, f), 'utf8').trim()])),
     summary: readFileSync(join(dir, 'done'), 'utf8').trim(),
   };
+}
+
+/**
+ * The image as a domain may use it: hard links in `dir`, which QEMU can reach. Under a
+ * libvirt daemon QEMU runs as its own user, and the cache is in root's home (0700); a
+ * link needs no copy of the 1 GB root file system. Copied when `dir` is on another file
+ * system.
+ */
+export function linkImage(image: GuestImage, dir: string): GuestImage {
+  const place = (path: string) => {
+    const target = join(dir, `image-${basename(path)}`);
+    try {
+      linkSync(path, target);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+      copyFileSync(path, target);
+    }
+    return target;
+  };
+  return { ...image, kernel: place(image.kernel), initrd: place(image.initrd), root: place(image.root) };
 }
 
 export interface GuestSpec {
