@@ -157,7 +157,8 @@ async function run(config: Config, configFile: string, flags: Readonly<Record<st
     const { store, qemu } = await openStore(hv, config);
     log.info('images readable by QEMU', qemu === undefined ? { qemu: 'no DAC label: runs as libvirt' } : { qemu: qemu.userName, uid: qemu.uid, gid: qemu.gid, stateDir: config.stateDir });
     const report = await recover(hv, store);
-    log.info('recovered state', { tempFiles: report.tempFiles.length, finished: report.finished.length, rolledBack: report.rolledBack.length, vanished: report.vanished.length, orphanImages: report.orphanImages.length });
+    log.info('recovered state', { tempFiles: report.tempFiles.length, finished: report.finished.length, rolledBack: report.rolledBack.length, vanished: report.vanished.length, orphanImages: report.orphanImages.length, unresolved: report.failed.length });
+    for (const f of report.failed) log.warning('a change left half done on this domain cannot be resolved now; its record and images are kept and it is retried', { domain: f.name, uuid: f.uuid, error: f.error });
     const holder: { server?: RpcServer } = {};
     builder = config.buildThreads === 0 ? inlineBuilder : new BuildPool({ threads: config.buildThreads, idleMs: config.buildThreadIdleMs, resourceLimits: BUILD_THREAD_LIMITS });
     let writer = config.isoWriter;
@@ -178,6 +179,10 @@ async function run(config: Config, configFile: string, flags: Readonly<Record<st
       service.sweepVanished().then(
         (gone) => gone.length > 0 && log.info('removed drives of undefined domains', { domains: gone.join(',') }),
         (err: unknown) => log.warning('sweep of undefined domains failed', { error: toAgentError(err).message }),
+      );
+      service.settlePending().then(
+        ({ settled }) => settled.length > 0 && log.info('resolved changes left half done', { domains: settled.join(',') }),
+        (err: unknown) => log.warning('retry of changes left half done failed', { error: toAgentError(err).message }),
       );
     }, config.sweepIntervalMs);
     sweeper.unref();

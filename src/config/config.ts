@@ -36,7 +36,7 @@ export const CONFIG_TABLE = {
   allowedUids: { kind: 'uids', default: [], meaning: 'uids allowed besides root (empty: whoever can open the socket)', reload: true },
   allowedGids: { kind: 'uids', default: [], meaning: 'gids allowed besides root', reload: true },
   logLevel: { kind: 'level', default: 'info', meaning: 'error, warning, info or debug', reload: true },
-  sweepIntervalMs: { kind: 'positive', default: 30000, meaning: "how often drives of domains undefined behind the agent's back are removed", reload: false },
+  sweepIntervalMs: { kind: 'positive', default: 30000, meaning: "how often drives of domains undefined behind the agent's back are removed, and changes a crash left half done that libvirt refused to resolve are tried again", reload: false },
   imageDirs: { kind: 'paths', default: [], meaning: "directories pre-built drives may be taken from (the `image` source), besides the store's own builds", reload: true },
 } as const satisfies Record<string, Key>;
 

@@ -8,7 +8,9 @@
  *    (libvirt got the change), otherwise rolled back (new image removed);
  *  - a pending detach: finished (the device may already be gone; what is left of ours
  *    is removed);
- *  - images no record references: removed.
+ *  - images no record references: removed;
+ *  - a domain libvirt cannot act on now: left as it is, retried before its next change
+ *    and by the daemon's periodic sweep (VmService.settlePending).
  *
  * libvirt is the truth about devices; the record is the truth about which files are ours.
  */
@@ -25,7 +27,11 @@ export interface RecoveryReport {
   readonly rolledBack: readonly string[];
   readonly vanished: readonly string[];
   readonly orphanImages: readonly string[];
+  /** Domains whose half-done change could not be resolved now; their record and images stay. */
+  readonly failed: readonly { readonly uuid: string; readonly name: string; readonly error: string }[];
 }
+
+export type Settlement = 'none' | 'finished' | 'rolled-back' | 'vanished';
 
 async function lookupOrNull(hv: DomainControl, uuid: string): Promise<DomainRef | null> {
   try {
@@ -36,21 +42,43 @@ async function lookupOrNull(hv: DomainControl, uuid: string): Promise<DomainRef 
   }
 }
 
+/**
+ * Brings one record into agreement with libvirt: a vanished domain's record goes, a
+ * pending change is finished or rolled back. The caller holds the domain's lock (or
+ * runs before anything else can).
+ */
+export async function settle(hv: DomainControl, store: PayloadStore, record: DomainRecord): Promise<Settlement> {
+  const dom = await lookupOrNull(hv, record.uuid);
+  const outcome = dom === null ? 'vanished' : await resolvePending(hv, store, dom, record);
+  if (dom === null) await store.removeRecord(record.uuid);
+  // The images the settled record no longer names go with it: nothing refers to them.
+  const kept = (await store.readRecord(record.uuid))?.current?.path;
+  for (const path of [record.current?.path, record.pending?.image?.path]) {
+    if (path !== undefined && path !== kept) await store.removeImage(path);
+  }
+  return outcome;
+}
+
+/**
+ * At start, before requests: every record settled, each on its own, so that one domain
+ * libvirt cannot act on (a job left behind by a crash holds its state lock) keeps its
+ * record and images for a later attempt instead of keeping the daemon down. Then images
+ * no record references are removed.
+ */
 export async function recover(hv: DomainControl, store: PayloadStore): Promise<RecoveryReport> {
-  const report = { tempFiles: await store.removeTempFiles(), finished: [] as string[], rolledBack: [] as string[], vanished: [] as string[], orphanImages: [] as string[] };
+  const report = { tempFiles: await store.removeTempFiles(), finished: [] as string[], rolledBack: [] as string[], vanished: [] as string[], orphanImages: [] as string[], failed: [] as { uuid: string; name: string; error: string }[] };
   const keep = new Set<string>();
 
   for (const record of await store.listRecords()) {
-    const dom = await lookupOrNull(hv, record.uuid);
-    if (dom === null) {
-      // The images go with the record: nothing references them any more.
-      report.vanished.push(record.uuid);
-      await store.removeRecord(record.uuid);
-      continue;
+    try {
+      const outcome = await settle(hv, store, record);
+      if (outcome === 'finished') report.finished.push(record.uuid);
+      if (outcome === 'rolled-back') report.rolledBack.push(record.uuid);
+      if (outcome === 'vanished') report.vanished.push(record.uuid);
+    } catch (err) {
+      report.failed.push({ uuid: record.uuid, name: record.name, error: err instanceof Error ? err.message : String(err) });
+      if (record.pending?.image !== undefined) keep.add(record.pending.image.path);
     }
-    const outcome = await resolvePending(hv, store, dom, record);
-    if (outcome === 'finished') report.finished.push(record.uuid);
-    if (outcome === 'rolled-back') report.rolledBack.push(record.uuid);
     const settled = await store.readRecord(record.uuid);
     if (settled?.current !== undefined) keep.add(settled.current.path);
   }

@@ -23,6 +23,7 @@ import { inlineBuilder, type DriveBuilder } from '../payload/build-pool.js';
 import type { PrebuiltDrive } from '../payload/prebuilt.js';
 import type { AttachedPayload, DomainRecord, PayloadStore } from '../payload/store.js';
 import { KeyedLock } from './keyed-lock.js';
+import { settle } from './recover.js';
 import { assertSource, insertMedia, readOurDrive, removeMedia, undoMedia, type MediaChange, type OurDrive } from './media.js';
 import type { AffectFlags, DomainControl, DomainRef } from './ports.js';
 
@@ -88,6 +89,7 @@ export class VmService {
     const { hv } = this.deps;
     const dom = await hv.lookup(domain);
     return this.lock.run(dom.uuid, async () => {
+      await this.settleFirst(dom);
       const state = await hv.state(dom);
       if (state !== 'shutoff') {
         throw new AgentError('DOMAIN_STATE', `domain ${dom.name} is ${state}; VM.start needs it shut off (Payload.attach changes the media of a running domain)`);
@@ -119,6 +121,7 @@ export class VmService {
     const { hv } = this.deps;
     const dom = await hv.lookup(domain);
     return this.lock.run(dom.uuid, async () => {
+      await this.settleFirst(dom);
       const live = (await hv.state(dom)) !== 'shutoff';
       const ours = await readOurDrive(hv, dom, live);
       const image = await this.build(init, ours);
@@ -139,6 +142,7 @@ export class VmService {
     const { hv, store } = this.deps;
     const dom = await hv.lookup(domain);
     return this.lock.run(dom.uuid, async () => {
+      await this.settleFirst(dom);
       const record = await store.readRecord(dom.uuid);
       const live = (await hv.state(dom)) !== 'shutoff';
       const config = await readOurDrive(hv, dom, false);
@@ -190,6 +194,40 @@ export class VmService {
       });
     }
     return removed;
+  }
+
+  /**
+   * Half-done changes that start-up recovery could not resolve (libvirt refused to act
+   * on the domain then), tried again, each under its domain's lock. Returns the domains
+   * settled; those still refused stay for the next try.
+   */
+  async settlePending(): Promise<{ settled: string[]; failed: { uuid: string; error: string }[] }> {
+    const settled: string[] = [];
+    const failed: { uuid: string; error: string }[] = [];
+    for (const { uuid } of (await this.deps.store.listRecords()).filter((r) => r.pending !== undefined)) {
+      await this.lock.run(uuid, async () => {
+        const record = await this.deps.store.readRecord(uuid);
+        if (record?.pending === undefined) return;
+        try {
+          await settle(this.deps.hv, this.deps.store, record);
+          settled.push(uuid);
+        } catch (err) {
+          failed.push({ uuid, error: err instanceof Error ? err.message : String(err) });
+        }
+      });
+    }
+    return { settled, failed };
+  }
+
+  /** A change never starts on top of one a crash left half done: that one is resolved first. */
+  private async settleFirst(dom: DomainRef): Promise<void> {
+    const record = await this.deps.store.readRecord(dom.uuid);
+    if (record?.pending === undefined) return;
+    try {
+      await settle(this.deps.hv, this.deps.store, record);
+    } catch (err) {
+      throw new AgentError('DOMAIN_STATE', `domain ${dom.name} has a change left half done by a crash that libvirt cannot resolve yet, so no new change is made: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
   }
 
   async list(): Promise<DomainRecord[]> {

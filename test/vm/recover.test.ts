@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { AgentError } from '../../src/errors.js';
 import { PayloadStore, type AttachedPayload } from '../../src/payload/store.js';
 import { cdromDeviceXml } from '../../src/vm/domain-xml.js';
 import { METADATA_KEY, METADATA_URI, recordXml } from '../../src/vm/record.js';
@@ -84,6 +85,26 @@ describe('vm recovery at start', () => {
     assert.equal(hv.domain(VM.uuid).config.metadata.size, 0);
     assert.equal(await store.readRecord(VM.uuid), undefined);
     assert.deepEqual(images(), []);
+  });
+
+  it('settles every other domain when libvirt cannot act on one, keeping that one\'s record and images for a later attempt', async () => {
+    const WEDGED = { uuid: '0a0a0a0a-0b0b-4c0c-8d0d-0e0e0e0e0e0e', name: 'wedged' };
+    hv.define(WEDGED, { machine: 'pc-q35-7.2' });
+    const wedgedOld = { ...oldImage, path: await store.putImage(WEDGED.uuid, new Uint8Array(4), SHA_OLD) };
+    const wedgedNew = { ...newImage, path: await store.putImage(WEDGED.uuid, new Uint8Array(4), SHA_NEW) };
+    await store.writeRecord({ version: 1, uuid: WEDGED.uuid, name: WEDGED.name, current: wedgedOld, pending: { op: 'attach', image: wedgedNew, startedAt: 'x' } });
+    await hv.attachDevice(VM, cdromDeviceXml('sda', 'sata', oldImage.path), { config: true });
+    await mark(oldImage);
+    await store.writeRecord({ version: 1, uuid: VM.uuid, name: VM.name, current: oldImage, pending: { op: 'detach', startedAt: 'x' } });
+    // What libvirt answers while a job a crash left behind holds the domain (seen with SIGKILL during VM.start).
+    hv.failures.set('state', new AgentError('LIBVIRT_ERROR', 'Timed out during operation: cannot acquire state change lock (held by monitor=remoteDispatchDomainCreateWithFlags)'));
+    const report = await recover(hv, store);
+    assert.deepEqual(report.failed.map((f) => [f.uuid, f.name]), [[WEDGED.uuid, 'wedged']]);
+    assert.match(report.failed[0]!.error, /cannot acquire state change lock/);
+    assert.deepEqual((await store.readRecord(WEDGED.uuid))?.pending?.image?.path, wedgedNew.path, 'its half-done change waits');
+    assert.ok(images().includes(name(wedgedOld)!) && images().includes(name(wedgedNew)!), 'neither of its images is swept');
+    assert.equal(await store.readRecord(VM.uuid), undefined, 'the other domain is settled');
+    assert.deepEqual(hv.domain(VM.uuid).config.disks, []);
   });
 
   it('drops the records and images of domains that no longer exist, and temp files', async () => {

@@ -117,6 +117,20 @@ describe('vm service flows (libvirt stand-in)', () => {
     assert.deepEqual(images(), [first.payload.path.split('/').pop()]);
   });
 
+  it('resolves a change a crash left half done before making the next one, and refuses with DOMAIN_STATE while libvirt cannot', async () => {
+    const first = await service.start(VM.name, seedInitialization());
+    await hv.destroy(VM);
+    // A crash between journaling a detach and making it.
+    await store.writeRecord({ version: 1, uuid: VM.uuid, name: VM.name, current: first.payload, pending: { op: 'detach', startedAt: 'x' } });
+    hv.failures.set('state', new AgentError('LIBVIRT_ERROR', 'cannot acquire state change lock'));
+    await assert.rejects(service.start(VM.name, initialization({ hostName: 'other' })), (e: unknown) => e instanceof AgentError && e.code === 'DOMAIN_STATE' && /half done by a crash .*cannot acquire state change lock/.test(e.message));
+    assert.equal((await store.readRecord(VM.uuid))?.pending?.op, 'detach', 'nothing was built on top of it');
+    const again = await service.start(VM.name, initialization({ hostName: 'other' }));
+    assert.equal(again.changed, true);
+    assert.equal((await store.readRecord(VM.uuid))?.pending, undefined);
+    assert.deepEqual(images(), [again.payload.path.split('/').pop()], 'the detached drive went first, then the new one came');
+  });
+
   it('a failure while changing the definition leaves the previous drive in place', async () => {
     const first = await service.start(VM.name, seedInitialization());
     await hv.destroy(VM);
