@@ -16,6 +16,8 @@ const WORKER = new URL('./worker.js', import.meta.url);
 
 const XML_INACTIVE = 2;
 const START_PAUSED = 1;
+/** VIR_DOMAIN_DEVICE_MODIFY_FORCE: e.g. eject a CD-ROM whose tray is locked. */
+const MODIFY_FORCE = 4;
 const METADATA_ELEMENT = 2;
 const STATES: readonly DomainState[] = ['nostate', 'running', 'blocked', 'paused', 'shutdown', 'shutoff', 'crashed', 'pmsuspended'];
 
@@ -172,7 +174,11 @@ export class Hypervisor implements DomainControl {
   }
 
   async updateDevice(dom: DomainRef, xml: string, flags: AffectFlags): Promise<void> {
-    await this.call('updateDevice', [dom.uuid, xml, affect(flags)], `update a device of ${dom.name}`);
+    // Live, the tray is forced open (VDSM's changeCD does the same): a guest or its
+    // firmware may hold it locked, and the only device changed is the agent's own
+    // read-only CD-ROM, whose media nothing in the guest may keep.
+    const force = flags.live === true ? MODIFY_FORCE : 0;
+    await this.call('updateDevice', [dom.uuid, xml, affect(flags) | force], `update a device of ${dom.name}`);
   }
 
   async detachDevice(dom: DomainRef, xml: string, flags: AffectFlags): Promise<void> {

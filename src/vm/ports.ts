@@ -24,6 +24,7 @@ export interface DomainControl {
   resume(dom: DomainRef): Promise<void>;
   destroy(dom: DomainRef): Promise<void>;
   attachDevice(dom: DomainRef, xml: string, flags: AffectFlags): Promise<void>;
+  /** Live, a CD-ROM's tray is forced open: a locked tray never stops a media change. */
   updateDevice(dom: DomainRef, xml: string, flags: AffectFlags): Promise<void>;
   detachDevice(dom: DomainRef, xml: string, flags: AffectFlags): Promise<void>;
   /** Our element under `uri`, or null when there is none. */

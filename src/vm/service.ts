@@ -149,8 +149,16 @@ export class VmService {
       if (config.record === undefined && record?.current === undefined) {
         throw new AgentError('PAYLOAD_NOT_FOUND', `domain ${dom.name} has no drive from this agent`);
       }
-      await store.writeRecord({ version: 1, uuid: dom.uuid, name: dom.name, ...(record?.current === undefined ? {} : { current: record.current }), pending: { op: 'detach', startedAt: this.now() } });
-      if (live) await removeMedia(hv, dom, await readOurDrive(hv, dom, true), { live: true });
+      const kept = { version: 1, uuid: dom.uuid, name: dom.name, ...(record?.current === undefined ? {} : { current: record.current }) } as const;
+      await store.writeRecord({ ...kept, pending: { op: 'detach', startedAt: this.now() } });
+      try {
+        if (live) await removeMedia(hv, dom, await readOurDrive(hv, dom, true), { live: true });
+      } catch (err) {
+        // QEMU refused and nothing was taken out: libvirt, QEMU and the record go on
+        // naming the drive, and its image stays (QEMU holds it).
+        await this.cleanup(`restore the record of ${dom.name}`, () => store.writeRecord(kept));
+        throw err;
+      }
       await removeMedia(hv, dom, config, { config: true });
       const path = record?.current?.path ?? config.record?.path;
       if (path !== undefined) await store.removeImage(path);

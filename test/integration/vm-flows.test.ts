@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { AgentError } from '../../src/errors.js';
 import { parseInitialization } from '../../src/initialization/index.js';
 import { createIsoWriter, readIsoFile, writeIsoImage, type IsoWriter } from '../../src/iso/index.js';
@@ -19,6 +19,21 @@ import { describeDomain } from '../../src/vm/domain-xml.js';
 import { METADATA_URI, parseRecord } from '../../src/vm/record.js';
 import { VmService } from '../../src/vm/service.js';
 import { domainXml, LIBVIRT_TARGETS, type TestLibvirt } from '../helpers/libvirt.js';
+
+const procCmdline = (pid: string) => {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return '';
+  }
+};
+const procLink = (pid: string, fd: string) => {
+  try {
+    return readlinkSync(`/proc/${pid}/fd/${fd}`);
+  } catch {
+    return '';
+  }
+};
 
 const SEED = parseInitialization(readFileSync(resolve(dirname(fileURLToPath(import.meta.url)), '../../../test/fixtures/seed/initialization.xml'))).initialization;
 const MACS = ['52:54:00:12:00:01', '52:54:00:12:00:02', '52:54:00:12:00:03'];
@@ -167,6 +182,34 @@ for (const target of LIBVIRT_TARGETS) describe(`VM flows on real libvirt and QEM
     assert.equal(existsSync(keptDrive.payload.path), true);
     assert.equal((await store.readRecord(kept.uuid))?.current?.path, keptDrive.payload.path);
     assert.deepEqual(await service.sweepVanished(), [], 'nothing more to do');
+  });
+
+  it('detaches right after VM.start, again and again: each refusal leaves record, libvirt and QEMU naming the same drive, its image kept', async () => {
+    const dom = await lv.hv.define(domainXml({ name: 'detach-loop-vm', macs: MACS }));
+    const runs = 10;
+    let refused = 0;
+    for (let i = 0; i < runs; i++) {
+      const started = await service.start('detach-loop-vm', { ...SEED, hostName: `loop${String(i)}` });
+      try {
+        await service.detach('detach-loop-vm');
+        assert.equal(existsSync(started.payload.path), false);
+        assert.equal(await store.readRecord(dom.uuid), undefined);
+      } catch (err) {
+        refused++;
+        assert.ok(err instanceof AgentError && err.code === 'LIBVIRT_ERROR', String(err));
+        const record = await store.readRecord(dom.uuid);
+        assert.equal(record?.pending, undefined, 'no half-done change is left in the record');
+        assert.equal(record?.current?.path, started.payload.path);
+        assert.equal((await liveDisks('detach-loop-vm')).find((d) => d.target === started.payload.target)?.source, started.payload.path, 'libvirt still shows it');
+        const qemu = readdirSync('/proc').filter((p) => /^\d+$/.test(p) && procCmdline(p).includes('guest=detach-loop-vm,'));
+        assert.equal(qemu.length, 1);
+        assert.ok(readdirSync(`/proc/${qemu[0]!}/fd`).some((fd) => procLink(qemu[0]!, fd) === started.payload.path), 'QEMU still holds it');
+        assert.equal(existsSync(started.payload.path), true, 'an image QEMU holds is never deleted');
+      }
+      await lv.hv.destroy(dom);
+      if ((await store.readRecord(dom.uuid)) !== undefined) await service.detach('detach-loop-vm');
+    }
+    console.log(`      detach right after start under ${target.title}: ${String(runs - refused)} of ${String(runs)} done, ${String(refused)} refused by QEMU (tray closed), each consistent`);
   });
 
   it('starts 20 domains with payloads in parallel, each verified', async () => {
