@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
+import { AgentError } from '../src/errors.js';
 import { readIsoFile } from '../src/iso/index.js';
 import { domainType, embedUri, prepareEmbedRoot } from '../src/libvirt/embed.js';
 import { RpcClient } from '../src/rpc/client.js';
@@ -110,7 +111,18 @@ async function main(): Promise<number> {
     }
 
     step('clean up');
-    await client.call('Payload.detach', { domain: 'configdrive-demo' });
+    await client.call('Payload.detach', { domain: 'configdrive-demo' }).then(
+      () => process.stdout.write('Payload.detach: drive ejected, removed from the definition, record and image deleted\n'),
+      (err: unknown) => {
+        // Measured in 1 to 10 of 100 detaches right after a start: the guest's firmware
+        // closes the tray under libvirt 9.0, which then believes it open and QEMU refuses
+        // every eject until the guest stops (docs/libvirt.md). Nothing is lost: record,
+        // libvirt and QEMU still agree on the drive, and undefining the domain below
+        // removes it all.
+        if (!(err instanceof AgentError && err.code === 'LIBVIRT_ERROR' && /Tray of device .* is not open/.test(err.message))) throw err;
+        process.stdout.write(`Payload.detach refused by QEMU (its tray was closed by the guest's firmware); the drive goes with the domain below\n`);
+      },
+    );
     client.close();
     running.kill('SIGTERM');
     const exit = await running;
