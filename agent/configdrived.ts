@@ -72,6 +72,13 @@ async function relaunchWithGuard(): Promise<number> {
     env: { CONFIGDRIVED_RELAUNCHED: '1' },
   });
   for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => child.kill(sig));
+  // Under `npx configdrived`, npm's shell dies on SIGTERM without passing it on and leaves
+  // this process orphaned: when npm's process is gone, the daemon stops as on SIGTERM.
+  // Only then: a daemon started with `nohup ... &` must outlive its shell.
+  if (process.env['npm_command'] === 'exec') {
+    const launcher = process.ppid;
+    setInterval(() => process.ppid !== launcher && child.kill('SIGTERM'), 1000).unref();
+  }
   const result = await child;
   return typeof result.exitCode === 'number' ? result.exitCode : EXIT.FAILED;
 }

@@ -493,6 +493,32 @@ describe('configdrived, the real process', function () {
     }
   });
 
+  it('stops under `npx configdrived` when npm exec gets SIGTERM, which npm does not pass on', async () => {
+    const sock = join(dir, 'npx.sock');
+    const npm = execa('npx', ['configdrived', '--config', join(dir, 'none.yaml'), '--uri', embedUri(join(dir, 'embed')), '--socket', sock, '--state-dir', join(dir, 'state')], {
+      cwd: resolve(HERE, '../../..'),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      reject: false,
+    });
+    let log = '';
+    npm.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString()));
+    await prepareEmbedRoot(join(dir, 'embed'));
+    const daemons = () => readdirSync('/proc').filter((p) => /^\d+$/.test(p) && commandLine(Number(p)).includes(sock)).map(Number);
+    try {
+      (await connect(sock)).close();
+      assert.ok(daemons().length >= 2, 'the launcher and the daemon it ran again');
+      npm.kill('SIGTERM');
+      await npm;
+      for (let i = 0; i < 100 && daemons().some(running); i++) await sleep(100);
+      assert.deepEqual(daemons().filter(running), [], `nothing of it is left running:\n${log}`);
+      assert.match(log, /info stopping signal=SIGTERM/);
+      assert.equal(existsSync(sock), false, 'its socket is removed');
+    } finally {
+      for (const pid of daemons()) process.kill(pid, 'SIGKILL');
+      npm.kill('SIGKILL');
+    }
+  });
+
   it('stops the re-executed daemon cleanly when the process that started it is killed, and QEMU never holds the descriptor it watches', async () => {
     const uri = await prepareEmbedRoot(join(dir, 'embed'));
     writeFileSync(join(dir, 'vm.xml'), domainXml({ name: 'orphan-vm', macs: MACS }));
