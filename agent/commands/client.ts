@@ -13,6 +13,9 @@ import { EXIT, GLOBAL_OPTIONS, UsageError, parseCommandLine, type Command, type 
 
 export const DEFAULT_SOCKET = '/run/configdrived/configdrived.sock';
 
+/** Well inside the daemon's smallest sensible idleTimeoutMs. */
+const WATCH_KEEPALIVE_MS = 15_000;
+
 const COMMON = `
 Options:
       --socket PATH   the daemon's socket (default ${DEFAULT_SOCKET}, or $CONFIGDRIVE_SOCKET)
@@ -137,11 +140,23 @@ export const clientCommands: readonly Command[] = [
       client.onNotification((method, params) => {
         io.stdout.write(values.json ? `${JSON.stringify({ method, params })}\n` : `${new Date().toISOString()} ${method} ${JSON.stringify(params)}\n`);
       });
+      // The daemon closes a connection that sends no request for idleTimeoutMs (60 s by
+      // default): a cheap request now and then keeps this one, and notices a daemon gone.
+      let lost: unknown;
+      let keepalive: NodeJS.Timeout | undefined;
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);
         process.once('SIGTERM', resolve);
+        keepalive = setInterval(() => {
+          client.call('Payload.list').catch((err: unknown) => {
+            lost = err;
+            resolve();
+          });
+        }, WATCH_KEEPALIVE_MS);
       });
+      clearInterval(keepalive);
       client.close();
+      if (lost !== undefined) throw lost;
       return EXIT.OK;
     },
   },

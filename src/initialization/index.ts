@@ -9,6 +9,7 @@ import { invalid } from '../errors.js';
 import { InitializationBuilder } from './builder.js';
 import { INITIALIZATION_LIMITS as L } from './common.js';
 import { Doc } from './doc.js';
+import { jsonErrorText } from './json-syntax.js';
 import { NATIVE_MARKER, readNative } from './native.js';
 import { readOvirt } from './ovirt.js';
 import type { ParsedInitialization } from './types.js';
@@ -48,9 +49,25 @@ function decodeXml(text: string): unknown {
     failure = err;
     out = result;
   });
-  if (failure !== null && failure !== undefined) fail('', `is not well-formed XML: ${String(failure instanceof Error ? failure.message : failure).split('\n').join(' ')}`);
+  if (failure !== null && failure !== undefined) {
+    const message = failure instanceof Error ? failure.message : String(failure);
+    // sax ends its message with the offending character (`Char: s`): only its numbers are kept.
+    const where = /\nLine: (\d+)\nColumn: (\d+)/.exec(message);
+    fail('', `is not well-formed XML${where === null ? '' : ` at line ${String(Number(where[1]) + 1)}, column ${where[2]!}`}${plainReason(message)}`);
+  }
   if (out === null || out === undefined) fail('', 'is an empty XML document');
   return out;
+}
+
+/**
+ * The leading words of a parser's message, as `: words`, or nothing. Parsers name what
+ * they found (js-yaml: `unidentified alias "x"`, `unknown tag !<x>`; sax: `Char: x`)
+ * after the words that say what is wrong; a document's text may hold a password, so it
+ * is cut at the first character that is not a letter or a space.
+ */
+function plainReason(message: string): string {
+  const words = /^[A-Za-z][A-Za-z ]*/.exec(message)?.[0].trim() ?? '';
+  return words === '' ? '' : `: ${words}`;
 }
 
 function decode(text: string, format: InputFormat): unknown {
@@ -61,8 +78,12 @@ function decode(text: string, format: InputFormat): unknown {
   } catch (err) {
     if (err instanceof Error && err.name === 'AgentError') throw err;
     // A RangeError here is the parser's own recursion limit on absurd nesting.
-    const reason = err instanceof RangeError ? 'is nested too deeply' : `is not valid ${format.toUpperCase()}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`;
-    return fail('', reason);
+    if (err instanceof RangeError) return fail('', 'is nested too deeply');
+    if (format === 'json') return fail('', `is not valid JSON${jsonErrorText(text)}`);
+    // js-yaml's message shows the lines around the error: only its mark and the words of its reason are kept.
+    const e = err as { mark?: { line: number; column: number }; reason?: string };
+    const where = e.mark === undefined ? '' : ` at line ${String(e.mark.line + 1)}, column ${String(e.mark.column + 1)}`;
+    return fail('', `is not valid YAML${where}${plainReason(e.reason ?? '')}`);
   }
 }
 

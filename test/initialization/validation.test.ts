@@ -131,6 +131,27 @@ describe('initialization hostile input', () => {
     }
   });
 
+  it('never quotes a broken JSON, YAML or XML document in its parse error: the position and the parser\'s words only', () => {
+    const secret = 'Hunter2-Sup3rSecret';
+    const cases: [string, RegExp][] = [
+      // V8's own message would quote `..."password": Hunter2-Sup3rSecret}]}`.
+      [`{"configdrive": 1, "users": [{"name": "root", "password": ${secret}}]}`, /^: is not valid JSON at byte 58: unexpected character$/],
+      [`{"configdrive": 1, "users": [{"name": "root", "password": "${secret}`, /^: is not valid JSON at byte \d+: unterminated string$/],
+      // js-yaml names what it found: `unidentified alias "Hunter2-..."`, `unknown tag !<...>`, and shows the lines around it.
+      [`configdrive: 1\nusers:\n  - name: root\n    password: *${secret}\n`, /^: is not valid YAML at line 4, column \d+: unidentified alias$/],
+      [`configdrive: 1\nusers:\n  - name: root\n    password: !<${secret}> x\n`, /^: is not valid YAML at line 4, column \d+: unknown tag$/],
+      [`configdrive: 1\nusers:\n  - name: root\n    password: ${secret}: [\n`, /^: is not valid YAML at line 4, column \d+: bad indentation of a mapping entry$/],
+      // sax ends with the character it stopped at: `Char: H`.
+      [`<initialization><root_password x=${secret}>y</root_password></initialization>`, /^: is not well-formed XML at line 1, column \d+: Unquoted attribute value$/],
+    ];
+    for (const [input, expected] of cases) {
+      const found = problems(input);
+      assert.equal(found.length, 1, found.join());
+      assert.match(found[0]!, expected);
+      assert.ok(!found[0]!.includes(secret.slice(0, 4)), found[0]);
+    }
+  });
+
   it('throws nothing but INVALID_INITIALIZATION for arbitrary JSON values (fast-check)', () => {
     fc.assert(
       fc.property(fc.jsonValue({ maxDepth: 6 }), (value) => {

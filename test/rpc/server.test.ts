@@ -203,6 +203,195 @@ describe('rpc server over a real Unix socket', function () {
     server.limits.allowedUids = [];
   });
 
+  it('refuses a request nested 100,000 deep, object or array, in params or in initialization, with INVALID_PARAMS naming the field and the request\'s own id', async () => {
+    server.limits.maxFrameBytes = 4 * 1024 * 1024;
+    const raw = await Raw.open(path);
+    const deepObject = `${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}`;
+    const deepArray = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
+    const requests = [
+      `{"jsonrpc":"2.0","id":1,"method":"Payload.build","params":{"initialization":${deepObject}}}`,
+      `{"jsonrpc":"2.0","id":2,"method":"VM.start","params":{"domain":"vm","initialization":{"configdrive":1,"x":${deepArray}}}}`,
+      `{"jsonrpc":"2.0","id":3,"method":"Payload.build","params":{"files":${deepObject}}}`,
+      `{"jsonrpc":"2.0","id":4,"method":"Payload.list","params":${deepArray}}`,
+      `{"jsonrpc":"2.0","id":5,"method":"Payload.list","extra":${deepArray}}`,
+    ];
+    raw.socket.write(`${requests.join('\n')}\n`);
+    const byId = new Map((await raw.lines(5, 10_000)).map((l) => [l['id'], l['error'] as { code: number; message: string; data: { code: string; problems: { path: string }[] } }]));
+    const expected: [number, string, string][] = [
+      [1, 'INVALID_PARAMS', 'params.initialization'],
+      [2, 'INVALID_PARAMS', 'params.initialization'],
+      [3, 'INVALID_PARAMS', 'params.files'],
+      [4, 'INVALID_PARAMS', 'params'],
+      [5, 'INVALID_REQUEST', 'extra'],
+    ];
+    for (const [id, code, field] of expected) {
+      const e = byId.get(id);
+      assert.deepEqual([e?.data.code, e?.data.problems.map((p) => p.path)], [code, [field]], `request ${String(id)}`);
+      assert.match(e?.message ?? '', new RegExp(`${field.replace('.', '\\.')}: is nested deeper than 32 levels$`));
+    }
+    // 32 levels below a field is the initialization document's own limit, and is let through.
+    raw.socket.write(`{"jsonrpc":"2.0","id":6,"method":"Payload.build","params":{"initialization":${'{"a":'.repeat(32)}1${'}'.repeat(32)}}}\n`);
+    assert.ok('result' in (await raw.lines(6))[5]!);
+    raw.socket.destroy();
+  });
+
+  it('answers a syntax error with its byte offset and its id when the line starts with one, never with the text around it, in the reply or the log', async () => {
+    const raw = await Raw.open(path);
+    const from = logged.length;
+    const broken = '{"jsonrpc":"2.0","id":41,"method":"Payload.build","params":{"initialization":{"users":[{"password": Hunter2-secret}]}}}';
+    raw.socket.write(`${broken}\n`);
+    raw.socket.write('{"method":"Payload.list","id":42,\n');
+    const [first, second] = await raw.lines(2);
+    assert.equal(first?.['id'], 41);
+    assert.deepEqual(first?.['error'], { code: -32700, message: `the request line is not valid JSON at byte ${String(broken.indexOf('Hunter2'))}: unexpected character`, data: { code: 'PARSE_ERROR' } });
+    assert.equal(second?.['id'], null, 'the id is only taken from the start of a line');
+    assert.equal((second?.['error'] as { message: string }).message, 'the request line is not valid JSON at byte 33: unexpected end of input');
+    await new Promise((r) => setTimeout(r, 50));
+    assert.ok(!logged.slice(from).join('').includes('Hunter2'));
+    raw.socket.destroy();
+  });
+
+  it('refuses a line that is not UTF-8 rather than decoding it with replacement characters, keeping its id', async () => {
+    const raw = await Raw.open(path);
+    raw.socket.write(Buffer.concat([Buffer.from('{"jsonrpc":"2.0","id":7,"method":"Payload.get","params":{"domain":"vm'), Buffer.from([0xff, 0xc3]), Buffer.from('"}}\n')]));
+    const [reply] = await raw.lines(1);
+    assert.equal(reply?.['id'], 7);
+    assert.deepEqual(errorCode(reply), { code: -32700, message: 'the request line is not valid UTF-8', data: { code: 'PARSE_ERROR' } });
+    raw.socket.destroy();
+  });
+
+  it('answers an oversized line with its id when the line starts with {"jsonrpc": "2.0", "id": ID or {"id": ID', async () => {
+    const raw = await Raw.open(path);
+    const pad = 'x'.repeat(5000);
+    raw.socket.write(`{"jsonrpc": "2.0", "id": 17, "method": "Payload.list", "params": {"p": "${pad}"}}\n`);
+    raw.socket.write(`{"id":"req-18","jsonrpc":"2.0","method":"Payload.list","params":{"p":"${pad}"}}\n`);
+    raw.socket.write(`{"method":"Payload.list","id":19,"params":{"p":"${pad}"}}\n`);
+    const lines = await raw.lines(3);
+    assert.deepEqual(lines.map((l) => [l['id'], errorCode(l)?.code]), [[17, -32600], ['req-18', -32600], [null, -32600]]);
+    raw.socket.destroy();
+  });
+
+  it('answers every request of a client that shut down its sending side, a last line without a newline included, then ends', async () => {
+    const raw = await Raw.open(path);
+    raw.socket.write(`${JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'Payload.get', params: { domain: 'slow' } })}\n`);
+    raw.socket.write(JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'Payload.list' }));
+    raw.socket.end();
+    const lines = await raw.lines(2);
+    assert.deepEqual(lines.map((l) => l['id']).sort(), [1, 2]);
+    for (let i = 0; i < 50 && !raw.closed; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(raw.closed, true);
+  });
+
+  it('closes a connection that trickles bytes without ever finishing a line, after the idle timeout', async () => {
+    const raw = await Raw.open(path);
+    const trickle = setInterval(() => raw.socket.write(' '), 50);
+    raw.socket.on('error', () => clearInterval(trickle));
+    const started = Date.now();
+    for (let i = 0; i < 100 && !raw.closed; i++) await new Promise((r) => setTimeout(r, 20));
+    clearInterval(trickle);
+    assert.equal(raw.closed, true, 'still open after 2 s of one byte every 50 ms');
+    assert.ok(Date.now() - started < 1000, `closed after ${String(Date.now() - started)} ms`);
+  });
+
+  it('keeps a connection that sends a complete request more often than the idle timeout', async () => {
+    const c = await RpcClient.connect(path);
+    for (let i = 0; i < 6; i++) {
+      await c.call('Payload.list');
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    assert.equal(server.connections, 1);
+    c.close();
+  });
+
+  it('stops reading a client that does not read its replies, and answers everything once it does', async () => {
+    let performed = 0;
+    const counting = new RpcServer(
+      async (action) => {
+        performed++;
+        return { method: action.method };
+      },
+      { ...LIMITS, idleTimeoutMs: 10_000 },
+      createLogger({ write: () => undefined }),
+    );
+    const countingPath = join(dir, 'counting.sock');
+    await counting.listen({ path: countingPath, mode: 0o600 });
+    const socket = createConnection(countingPath);
+    await new Promise((r) => socket.once('connect', r));
+    socket.pause();
+    const total = 20_000;
+    socket.write(Array.from({ length: total }, (_, i) => `${JSON.stringify({ jsonrpc: '2.0', id: i, method: 'Payload.list' })}\n`).join(''));
+    await new Promise((r) => setTimeout(r, 1500));
+    const whileNotReading = performed;
+    // About 1,200 here: 64 KiB of unsent replies plus what the kernel buffers; before, every request was handled.
+    assert.ok(whileNotReading < 3000, `${String(whileNotReading)} of ${String(total)} requests were handled for a client that read nothing`);
+    let text = '';
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    socket.resume();
+    for (let i = 0; i < 250 && text.split('\n').length <= total; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(text.split('\n').length - 1, total);
+    socket.destroy();
+    await counting.close(100);
+  });
+
+  it('logs the first 100 requests of each second per connection, then one line counting the rest', async () => {
+    const from = logged.length;
+    const c = await RpcClient.connect(path);
+    await Promise.all(Array.from({ length: 500 }, () => c.call('Payload.list')));
+    c.close();
+    for (let i = 0; i < 75 && !logged.slice(from).some((l) => l.includes('not logged')); i++) await new Promise((r) => setTimeout(r, 20));
+    const lines = logged.slice(from);
+    const requests = lines.filter((l) => l.startsWith('<6>request ')).length;
+    const summary = lines.filter((l) => l.startsWith('<6>more requests not logged '));
+    assert.equal(requests, 100);
+    assert.deepEqual(summary, [`<6>more requests not logged peer="uid:${String(process.getuid!())},pid:${String(process.pid)}" count=400\n`]);
+  });
+
+  it('frees refused connections (over maxConnections, or not allowed) that keep their side open, and close() waits for none of them', async () => {
+    server.limits.maxConnections = 1;
+    const served = await Raw.open(path);
+    const openRefused = async () => {
+      const s = createConnection({ path, allowHalfOpen: true });
+      s.on('error', () => undefined);
+      await new Promise((r) => s.once('connect', r));
+      s.write(`${JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'Payload.list' })}\n`);
+      const reply = await new Promise<string>((r) => s.once('data', (d: Buffer) => r(d.toString())));
+      return { s, reply };
+    };
+    const busy = await Promise.all(Array.from({ length: 50 }, openRefused));
+    assert.ok(busy.every((b) => b.reply.includes('"BUSY"')));
+    served.socket.destroy();
+    while (server.connections > 0) await new Promise((r) => setTimeout(r, 10));
+    // The refused ones hold no slot: the next connection is served.
+    const next = await RpcClient.connect(path);
+    assert.equal((await next.call<{ method: string }>('Payload.list')).method, 'Payload.list');
+    next.close();
+    server.limits.maxConnections = 600;
+    // Callers that are not allowed, from another uid, each keeping its side open after the reply.
+    server.limits.allowedUids = [4242];
+    chmodSync(dir, 0o755);
+    chmodSync(path, 0o666);
+    const script = `const net = require('net'); let n = 0;
+for (let i = 0; i < 50; i++) {
+  const s = net.createConnection({ path: process.argv[1], allowHalfOpen: true });
+  s.on('error', () => undefined);
+  s.on('connect', () => s.write('{"jsonrpc":"2.0","id":1,"method":"Payload.list"}\\n'));
+  s.once('data', (d) => { if (!String(d).includes('UNAUTHORIZED')) process.exit(3); if (++n === 50) process.stdout.write('refused\\n'); });
+}
+setTimeout(() => process.exit(0), 20000);`;
+    const nobody = execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e', script, path], { reject: false });
+    await new Promise<void>((resolve, reject) => {
+      nobody.stdout!.on('data', (d: Buffer) => d.toString().includes('refused') && resolve());
+      void nobody.then((r) => reject(new Error(`the other uid's client ended first: ${String(r.exitCode)} ${String(r.stderr)}`)));
+    });
+    const started = Date.now();
+    await server.close(100);
+    const took = Date.now() - started;
+    nobody.kill();
+    await nobody;
+    assert.ok(took < 1500, `close() took ${String(took)} ms with refused connections still open on the client side`);
+    for (const b of busy) b.s.destroy();
+  });
+
   it('drains requests in flight on close, then refuses new connections', async () => {
     const c = await RpcClient.connect(path);
     const slow = c.call<{ method: string }>('Payload.get', { domain: 'slow' });
