@@ -9,22 +9,11 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
-import { main } from '../../agent/cli.js';
+import { cli } from '../helpers/cli.js';
 
 const CAPS = { agent: { version: '9.9.9' }, libvirt: { library: '9.0.0', hypervisor: '7.2.0', uri: 'qemu:///embed' }, isoWriter: 'builtin' };
 const RESULTS: Record<string, unknown> = { 'Host.getCapabilities': CAPS, 'Payload.list': [] };
 
-async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (c: Buffer) => (out += c.toString()));
-  stderr.on('data', (c: Buffer) => (err += c.toString()));
-  const code = await main(argv, { stdout, stderr, stdin: Readable.from(['']) });
-  return { code, out, err };
-}
 
 /** Answers caps and list as the daemon would on an empty host, and remembers the methods asked for. */
 async function fakeDaemon(path: string): Promise<{ server: Server; methods: string[] }> {

@@ -6,24 +6,13 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { main } from '../../agent/cli.js';
+import { cli } from '../helpers/cli.js';
 import { run } from '../helpers/tools.js';
 
 const SEED_XML = resolve(dirname(fileURLToPath(import.meta.url)), '../../../test/fixtures/seed/initialization.xml');
 const UUID = '6f1c7e2a-3b4d-4e5f-8a9b-0c1d2e3f4a5b';
 
-async function cli(argv: string[], stdin = ''): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (c: Buffer) => (out += c.toString()));
-  stderr.on('data', (c: Buffer) => (err += c.toString()));
-  const code = await main(argv, { stdout, stderr, stdin: Readable.from([stdin]) });
-  return { code, out, err };
-}
 
 describe('configdrive offline commands', function () {
   this.timeout(30_000);
