@@ -77,6 +77,12 @@ export class InitializationBuilder {
       this.doc.problem(path, 'contains a NUL character');
       return;
     }
+    // Nobody can type one at a login prompt, and the value would set a password other
+    // than the one the caller sees.
+    if (/[\r\n]/.test(value)) {
+      this.doc.problem(path, 'contains a line break');
+      return;
+    }
     let password: Password;
     if (value.startsWith('$1$')) {
       this.doc.problem(path, 'is an MD5-crypt hash, which is too weak; give a SHA-512 ($6$) or yescrypt ($y$) hash, or the clear password');

@@ -118,6 +118,14 @@ describe('initialization hostile input', () => {
     assert.ok(problems(JSON.stringify({ configdrive: 1, instance_id: injection })).some((p) => p.startsWith('instance_id')));
   });
 
+  it('refuses a line break inside a password, without showing it', () => {
+    for (const password of ['first\nsecond', 'first\r\n', '\nleading']) {
+      const found = problems({ configdrive: 1, users: [{ name: 'root', password }] });
+      assert.deepEqual(found, ['users[0].password: contains a line break']);
+    }
+    assert.deepEqual(problems(JSON.stringify({ initialization: { root_password: 'a\nb', host_name: 'x' } })).filter((p) => p.includes('line break')).length, 1);
+  });
+
   it('never shows a password in errors, warnings, JSON or inspect output', () => {
     const secret = 'S3cr3t-Value';
     const parsed = parseInitialization(`<initialization><root_password>${secret}</root_password><org_name>x</org_name></initialization>`);
