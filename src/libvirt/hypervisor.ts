@@ -59,7 +59,7 @@ export class Hypervisor implements DomainControl {
 
   /**
    * One more call worker. Only the first starts with the daemon: an idle daemon needs
-   * one connection, and each further thread costs about 8 MB; the next starts when a
+   * one connection, and each further thread is one more V8 isolate; the next starts when a
    * call finds every worker busy, and opens its connection with that call.
    */
   private addWorker(): CallWorker {
