@@ -78,7 +78,7 @@ export const buildCommand: Command = {
     let uuid = values.uuid;
     if (uuid === undefined && init.instanceId === undefined) {
       uuid = randomUUID();
-      warnings.push(`no --uuid given: using a random instance-id ${uuid}; pass the domain's UUID so cloud-init keeps its cache across boots`);
+      warnings.push(`no --uuid given: using a random domain UUID ${uuid} (instance-id ${uuid}-g1); pass the domain's UUID so the drive's instance belongs to it`);
     }
     const facts: DomainFacts = { uuid: uuid ?? init.instanceId ?? '', nics: [] };
 
@@ -98,9 +98,9 @@ export const buildCommand: Command = {
 
     const files = [...drive.tree].map(([path, bytes]) => ({ path, size: bytes.length }));
     if (values.json) {
-      io.stdout.write(JSON.stringify({ instanceId: drive.instanceId, label: values.label, writer: values.writer, image, tree: values.tree, files, warnings, elapsedMs }, null, 2) + '\n');
+      io.stdout.write(JSON.stringify({ instanceId: drive.instance.instanceId, label: values.label, writer: values.writer, image, tree: values.tree, files, warnings, elapsedMs }, null, 2) + '\n');
     } else {
-      io.stdout.write(`instance-id  ${drive.instanceId}\n`);
+      io.stdout.write(`instance-id  ${drive.instance.instanceId}\n`);
       if (image !== undefined) io.stdout.write(`image        ${image.path} (${image.size} bytes, label ${values.label}, sha256 ${image.sha256})\n`);
       if (values.tree !== undefined) io.stdout.write(`tree         ${values.tree}\n`);
       for (const f of files) io.stdout.write(`  ${String(f.size).padStart(7)}  ${f.path}\n`);

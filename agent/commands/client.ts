@@ -55,6 +55,9 @@ interface AttachView {
   size: number;
   label: string;
   instanceId: string;
+  generation: number;
+  reason: string;
+  persistent: boolean;
   verified: { liveSource: boolean; label: string; files: number };
   warnings: string[];
 }
@@ -64,25 +67,41 @@ function attachText(v: AttachView): string {
     `domain       ${v.domain.name} (${v.domain.uuid})`,
     `drive        ${v.device.bus} ${v.device.target} <- ${v.path}${v.changed ? '' : ' (unchanged)'}`,
     `image        ${String(v.size)} bytes, label ${v.label}, sha256 ${v.sha256}`,
-    `instance-id  ${v.instanceId}`,
+    `instance-id  ${v.instanceId} (generation ${String(v.generation)}, ${v.reason})`,
+    ...(v.persistent ? [] : ['run once     the drive is in this run only; the definition has none']),
     `verified     label ${v.verified.label}, ${String(v.verified.files)} files read back from disk${v.verified.liveSource ? ', live XML shows the drive' : ''}`,
     ...v.warnings.map((w) => `warning      ${w}`),
     '',
   ].join('\n');
 }
 
+const REINITIALIZE_HELP = `
+      --reinitialize  a new instance even if the settings are unchanged: cloud-init in the
+                      guest runs its first-boot modules again on the next boot`;
+
+const RUN_ONCE_HELP = `
+      --run-once      oVirt's Run Once: the drive is in this run only, the definition keeps
+                      none, and the next plain start boots without it (cloud-init then does
+                      not run at all)`;
+
 function domainCommand(name: 'start' | 'attach', method: 'VM.start' | 'Payload.attach', summary: string, detail: string): Command {
+  const runOnce = name === 'start';
   return {
     name,
     summary,
-    help: `Usage: configdrive ${name} DOMAIN INPUT [--socket PATH] [--json]\n\n${detail}\nDOMAIN is a name or UUID; INPUT an initialization file (.xml, .json, .yaml), - for stdin,\nor a drive built earlier (.iso: a Payload.build result, or a file in a directory the\ndaemon's imageDirs setting allows).\n${COMMON}`,
+    help:
+      `Usage: configdrive ${name} DOMAIN INPUT [--reinitialize]${runOnce ? ' [--run-once]' : ''} [--socket PATH] [--json]\n\n${detail}\nDOMAIN is a name or UUID; INPUT an initialization file (.xml, .json, .yaml), - for stdin,\nor a drive built earlier (.iso: a Payload.build result, or a file in a directory the\ndaemon's imageDirs setting allows).\n\n` +
+      `Instance-ids: the agent names each drive <domain-uuid>-g<N>. N stays while the settings\nstay (the guest re-runs nothing) and goes up when they change (the guest applies them\non its next boot, keeping its SSH host keys unless regenerate_ssh_keys is set).\n` +
+      `${COMMON.replace('\nOptions:', `\nOptions:${REINITIALIZE_HELP}${runOnce ? RUN_ONCE_HELP : ''}`)}`,
     async run(argv, io) {
-      const { values, positionals } = parseCommandLine(argv, GLOBAL_OPTIONS);
+      const { values, positionals } = parseCommandLine(argv, { ...GLOBAL_OPTIONS, reinitialize: { type: 'boolean', default: false }, 'run-once': { type: 'boolean', default: false } });
       if (positionals.length !== 2) throw new UsageError('expected DOMAIN and INPUT');
+      if (!runOnce && values['run-once']) throw new UsageError('--run-once is for configdrive start');
       const source = await readSource(positionals[1]!, io);
       const client = await connect(values.socket);
+      const flags = { ...(values.reinitialize ? { reinitialize: true } : {}), ...(values['run-once'] ? { persistent: false } : {}) };
       try {
-        print(io, values.json, await client.call(method, { domain: positionals[0]!, ...source }), attachText);
+        print(io, values.json, await client.call(method, { domain: positionals[0]!, ...source, ...flags }), attachText);
       } finally {
         client.close();
       }
@@ -112,8 +131,19 @@ function simpleCommand(name: string, method: string, summary: string, usage: str
 
 interface PayloadEntry {
   domain: { name: string; uuid: string };
-  payload: { path: string; target: string; bus: string; instanceId: string; attachedAt: string } | null;
+  payload: { path: string; target: string; bus: string; instanceId: string; attachedAt: string; generation?: number; reason?: string; runOnce?: boolean } | null;
   pending: boolean;
+  lineage?: { instanceId: string; generation: number } | null;
+}
+
+function getText(v: PayloadEntry): string {
+  if (v.payload === null) {
+    const last = v.lineage === undefined || v.lineage === null ? '' : `; the last instance it gave the guest was ${v.lineage.instanceId}`;
+    return `${v.domain.name}: no drive from this agent${last}\n`;
+  }
+  const p = v.payload;
+  const generation = p.generation === undefined ? '' : `generation ${String(p.generation)}${p.reason === undefined ? '' : ` (${p.reason})`}\n`;
+  return `${payloadLine(v)}path ${p.path}\nattached ${p.attachedAt}${p.runOnce === true ? ' (run once)' : ''}\n${generation}`;
 }
 
 const payloadLine = (e: PayloadEntry) =>
@@ -123,8 +153,7 @@ export const clientCommands: readonly Command[] = [
   simpleCommand('caps', 'Host.getCapabilities', "show the daemon's version, libvirt's, and what it can build", '', false, (v: { agent: { version: string }; libvirt: { library: string; hypervisor: string; uri: string }; isoWriter: string }) =>
     `configdrive-agent ${v.agent.version}\nlibvirt ${v.libvirt.library}, hypervisor ${v.libvirt.hypervisor}, ${v.libvirt.uri}\nISO writer ${v.isoWriter}\n`),
   simpleCommand('list', 'Payload.list', 'list the domains that have a drive from this agent', '', false, (v: PayloadEntry[]) => (v.length === 0 ? 'no drives\n' : v.map(payloadLine).join(''))),
-  simpleCommand('get', 'Payload.get', "show a domain's drive from this agent", ' DOMAIN', true, (v: PayloadEntry) =>
-    v.payload === null ? `${v.domain.name}: no drive from this agent\n` : `${payloadLine(v)}path ${v.payload.path}\nattached ${v.payload.attachedAt}\n`),
+  simpleCommand('get', 'Payload.get', "show a domain's drive from this agent", ' DOMAIN', true, getText),
   domainCommand('start', 'VM.start', 'start a shut-off domain with a config drive (build, attach, verify, resume)', 'Builds the drive, puts it in the persistent definition, starts the domain paused,\nverifies what QEMU has, and resumes it. On any failure the domain is left as it was.'),
   domainCommand('attach', 'Payload.attach', "put a config drive in front of a domain without starting it", 'Shut off: the drive goes into the definition. Running: the media of the agent\'s\nCD-ROM is changed (a new instance-id makes cloud-init run again).'),
   simpleCommand('detach', 'Payload.detach', "remove the agent's drive from a domain and delete its image", ' DOMAIN', true, (v: { domain: { name: string }; removed: { path: string } | null }) =>

@@ -44,7 +44,10 @@ function attachView(r: AttachResult) {
     sha256: r.payload.sha256,
     size: r.payload.size,
     label: r.payload.label,
-    instanceId: r.payload.instanceId,
+    instanceId: r.instance.instanceId,
+    generation: r.instance.generation,
+    reason: r.instance.reason,
+    persistent: r.payload.runOnce !== true,
     verified: r.verified,
     warnings: r.warnings,
   };
@@ -69,12 +72,12 @@ export function createHandler(service: VmService, hv: Hypervisor, log: Logger, w
         return { path: b.path, size: b.size, sha256: b.sha256, label: b.label, instanceId: b.instanceId, files: b.files, warnings: logged(log, b.warnings) };
       }
       case 'Payload.attach': {
-        const r = await service.attach(action.domain, await input(action.source, imageDirs));
+        const r = await service.attach(action.domain, await input(action.source, imageDirs), { reinitialize: action.reinitialize });
         logged(log, r.warnings);
         return attachView(r);
       }
       case 'VM.start': {
-        const r = await service.start(action.domain, await input(action.source, imageDirs));
+        const r = await service.start(action.domain, await input(action.source, imageDirs), { reinitialize: action.reinitialize, persistent: action.persistent });
         logged(log, r.warnings);
         return attachView(r);
       }

@@ -8,7 +8,7 @@ import { buildEni, ENI_CONTENT_PATH } from './eni.js';
 import { buildMetaData } from './meta-data.js';
 import { buildNetworkData } from './network-data.js';
 import { resolveNics } from './nics.js';
-import type { DomainFacts, DriveTree } from './types.js';
+import type { DomainFacts, DriveIdentity, DriveTree } from './types.js';
 import { buildUserData } from './user-data.js';
 
 export interface BuiltDrive {
@@ -32,8 +32,16 @@ function assertNoneEmpty(files: ReadonlyMap<string, string>): void {
   for (const [path, text] of files) if (text === '') throw new AgentError('INTERNAL', `${path} would be empty`);
 }
 
-export function buildDriveTree(init: Initialization, facts: DomainFacts): BuiltDrive {
-  const instanceId = init.instanceId ?? facts.uuid;
+/**
+ * The identity of a drive built outside any lineage (an offline `configdrive build`):
+ * the caller's instance_id, or the domain's first generation.
+ */
+export function firstIdentity(init: Initialization, facts: DomainFacts): DriveIdentity {
+  return { instanceId: init.instanceId ?? `${facts.uuid}-g1`, firstInstance: true };
+}
+
+export function buildDriveTree(init: Initialization, facts: DomainFacts, identity: DriveIdentity = firstIdentity(init, facts)): BuiltDrive {
+  const { instanceId } = identity;
   const problems: Problem[] = [];
   const warnings: string[] = [];
   if (init.domain !== undefined && init.hostName === undefined) {
@@ -44,7 +52,7 @@ export function buildDriveTree(init: Initialization, facts: DomainFacts): BuiltD
   problems.push(...nics.problems);
   warnings.push(...nics.warnings);
 
-  const userData = buildUserData(init, instanceId);
+  const userData = buildUserData(init, identity);
   problems.push(...userData.problems);
 
   const files = new Map<string, string>();

@@ -1,6 +1,6 @@
 /** Initialization -> config-drive file tree. Pure translators; packing is src/iso's job. */
-export { buildDriveTree, META_DATA_PATH, USER_DATA_PATH, NETWORK_DATA_PATH, ENI_PATH } from './drive.js';
+export { buildDriveTree, firstIdentity, META_DATA_PATH, USER_DATA_PATH, NETWORK_DATA_PATH, ENI_PATH } from './drive.js';
 export type { BuiltDrive } from './drive.js';
-export type { DomainFacts, DriveTree } from './types.js';
+export type { DomainFacts, DriveIdentity, DriveTree } from './types.js';
 export { deriveSalt, passwordHashCache, prehashPasswords } from './passwords.js';
 export { DATASOURCE_PIN_PATH } from './datasource-pin.js';

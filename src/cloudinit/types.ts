@@ -4,12 +4,27 @@
 
 /** Facts read from the libvirt domain (or given on the command line for offline builds). */
 export interface DomainFacts {
-  /** The domain UUID, which QEMU exposes as SMBIOS system-uuid: the default instance-id. */
+  /**
+   * The domain UUID, which QEMU exposes as SMBIOS system-uuid. Never an instance-id on
+   * its own: cloud-init trusts a cached instance whose id equals it without reading any
+   * drive (src/payload/instance-lineage.ts).
+   */
   readonly uuid: string;
   /** The domain name, for meta_data.json `name` when no host name is set. */
   readonly name?: string;
   /** The domain's NICs in definition order; the Nth is what a request calls `eth<N>`. */
   readonly nics: readonly { readonly mac: string }[];
+}
+
+/** Which instance a drive is: chosen by the agent's lineage (src/payload/instance-lineage.ts). */
+export interface DriveIdentity {
+  readonly instanceId: string;
+  /**
+   * The first instance the domain's guest gets from the agent: host keys are left to
+   * cloud-init's default (regenerated, so clones of one template do not share them);
+   * on later instances they are kept unless the request asks.
+   */
+  readonly firstInstance: boolean;
 }
 
 /** A config drive's files: path relative to the drive root (`openstack/latest/...`) to bytes. */

@@ -14,6 +14,7 @@ import { mergeConfigs } from './merge.js';
 import { powerStateConfig } from './power-state.js';
 import { sshConfig } from './ssh.js';
 import { timezoneConfig } from './timezone.js';
+import type { DriveIdentity } from './types.js';
 import { usersConfig } from './users.js';
 import { dumpCloudConfig, type CloudConfig } from './yaml.js';
 
@@ -37,12 +38,12 @@ function combine(fragments: readonly CloudConfig[]): CloudConfig {
   return config;
 }
 
-export function buildUserData(init: Initialization, instanceId: string): UserData {
-  const users = usersConfig(init, instanceId);
+export function buildUserData(init: Initialization, identity: DriveIdentity): UserData {
+  const users = usersConfig(init, identity.instanceId);
   const generated = combine([
     hostnameConfig(init),
     users.config,
-    sshConfig(init),
+    sshConfig(init, identity),
     timezoneConfig(init),
     localeConfig(init),
     filesConfig(init),

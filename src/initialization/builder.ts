@@ -21,7 +21,7 @@ export class InitializationBuilder {
   hostName?: string;
   domain?: string;
   timezone?: string;
-  regenerateSshKeys = false;
+  regenerateSshKeys: boolean | undefined;
   readonly dnsServers: string[] = [];
   readonly dnsSearch: string[] = [];
   readonly nics: NicConfiguration[] = [];
@@ -129,7 +129,7 @@ export class InitializationBuilder {
       ...(this.domain === undefined ? {} : { domain: this.domain }),
       ...(this.timezone === undefined ? {} : { timezone: this.timezone }),
       users,
-      regenerateSshKeys: this.regenerateSshKeys,
+      ...(this.regenerateSshKeys === undefined ? {} : { regenerateSshKeys: this.regenerateSshKeys }),
       dns: { servers: this.dnsServers, search: this.dnsSearch },
       nics: this.nics,
       files: this.files,

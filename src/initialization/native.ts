@@ -43,7 +43,7 @@ export function readNative(doc: Doc, root: unknown, b: InitializationBuilder): v
   b.set('instanceId', doc.check(text('instance_id'), 'instance_id', checks.singleLine), 'instance_id');
   const script = text('custom_script');
   if (script !== undefined && script.trim() !== '') b.set('customScript', script, 'custom_script');
-  b.regenerateSshKeys = doc.bool(f.get('regenerate_ssh_keys'), 'regenerate_ssh_keys') ?? false;
+  b.regenerateSshKeys = doc.bool(f.get('regenerate_ssh_keys'), 'regenerate_ssh_keys');
   b.networkProtocol = doc.choice(text('network_protocol'), 'network_protocol', PROTOCOLS) ?? 'openstack';
   b.commands.push(...strings(doc, f.get('runcmd'), 'runcmd', L.maxCommands));
 

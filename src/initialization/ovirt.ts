@@ -69,7 +69,7 @@ function readInitialization(doc: Doc, f: Mapping | undefined, b: InitializationB
   b.password(owner, text('root_password'), p('root_password'));
   const keys = text('authorized_ssh_keys');
   if (keys !== undefined) b.keys(owner, sshKeys(doc, [keys], p('authorized_ssh_keys')));
-  if (doc.bool(f.get('regenerate_ssh_keys'), p('regenerate_ssh_keys')) === true) b.regenerateSshKeys = true;
+  b.regenerateSshKeys = doc.bool(f.get('regenerate_ssh_keys'), p('regenerate_ssh_keys'));
   dnsServers(doc, words(text('dns_servers')), p('dns_servers'), b.dnsServers);
   dnsSearch(doc, words(text('dns_search')), p('dns_search'), b.dnsSearch);
   const script = text('custom_script');
@@ -237,7 +237,7 @@ function readCloudInit(doc: Doc, value: unknown, path: string, b: Initialization
   readHost(doc, f.get('host'), `${path}.host`, b);
   readUsers(doc, f.get('users'), `${path}.users`, b);
   readAuthorizedKeys(doc, f.get('authorized_keys'), `${path}.authorized_keys`, b);
-  if (doc.bool(f.get('regenerate_ssh_keys'), `${path}.regenerate_ssh_keys`) === true) b.regenerateSshKeys = true;
+  b.regenerateSshKeys = doc.bool(f.get('regenerate_ssh_keys'), `${path}.regenerate_ssh_keys`);
   b.set('timezone', doc.check(doc.text(f.get('timezone'), `${path}.timezone`), `${path}.timezone`, checks.timezone), `${path}.timezone`);
   readFiles(doc, f.get('files'), `${path}.files`, b);
   if (!f.has('network_configuration')) return;

@@ -73,7 +73,11 @@ export interface Initialization {
   readonly timezone?: string;
   /** Every user to configure, root included; at most one entry per name. */
   readonly users: readonly User[];
-  readonly regenerateSshKeys: boolean;
+  /**
+   * Host keys on a new instance: true replaces them, false keeps them, absent follows the
+   * agent's rule (cloud-init's default on a domain's first instance, kept on later ones).
+   */
+  readonly regenerateSshKeys?: boolean;
   readonly dns: { readonly servers: readonly string[]; readonly search: readonly string[] };
   readonly nics: readonly NicConfiguration[];
   readonly files: readonly InjectedFile[];
@@ -85,7 +89,7 @@ export interface Initialization {
   /** Shell commands run once at the end of first boot (cloud-init runcmd). */
   readonly commands: readonly string[];
   readonly powerState?: PowerState;
-  /** Replaces the domain UUID as instance-id: a new value makes cloud-init run again. */
+  /** The caller's own instance-id, in place of the agent's `<uuid>-g<N>` (src/payload/instance-lineage.ts). */
   readonly instanceId?: string;
 }
 

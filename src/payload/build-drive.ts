@@ -4,11 +4,12 @@
  * writer packs, and the image is read back with our own reader before anyone sees it.
  */
 import { createHash } from 'node:crypto';
-import { buildDriveTree, prehashPasswords } from '../cloudinit/index.js';
+import { buildDriveTree, META_DATA_PATH, prehashPasswords } from '../cloudinit/index.js';
 import type { DomainFacts, DriveTree } from '../cloudinit/types.js';
 import { AgentError } from '../errors.js';
 import type { Initialization } from '../initialization/types.js';
 import { readIsoImage, type IsoImage, type IsoWriter } from '../iso/index.js';
+import { buildInstance, type Instance, type InstanceHistory } from './instance-lineage.js';
 
 export const DEFAULT_LABEL = 'config-2';
 
@@ -18,10 +19,16 @@ export interface DriveImage {
   readonly sha256: string;
   /** sha256 over the drive's paths and contents: equal for equal drives whatever the timestamps. */
   readonly contentDigest: string;
-  readonly instanceId: string;
+  readonly instance: Instance;
   readonly label: string;
   readonly tree: DriveTree;
   readonly warnings: readonly string[];
+}
+
+/** What the agent knows of the domain's instances, and what the caller asks of this one. */
+export interface LineageOptions {
+  readonly history?: InstanceHistory;
+  readonly reinitialize?: boolean;
 }
 
 export interface BuildOptions {
@@ -51,35 +58,65 @@ export function treeDigest(tree: DriveTree): string {
   return hash.digest('hex');
 }
 
-export async function buildDriveImage(init: Initialization, facts: DomainFacts, options: BuildOptions): Promise<DriveImage> {
+/**
+ * The domain's next drive: its instance chosen by the lineage (instance-lineage.ts),
+ * which may translate twice (once with the last instance's identity, to see whether the
+ * settings changed); only the chosen tree is packed.
+ */
+export async function buildDriveImage(init: Initialization, facts: DomainFacts, options: BuildOptions, lineage: LineageOptions = {}): Promise<DriveImage> {
   const label = options.label ?? DEFAULT_LABEL;
-  const hashed = await prehashPasswords(init, init.instanceId ?? facts.uuid, { blocking: options.blockingHash === true });
-  const drive = buildDriveTree(hashed, facts);
+  const { image: drive, instance, warnings } = await buildInstance(
+    { uuid: facts.uuid, ...lineage, ...(init.instanceId === undefined ? {} : { requestedId: init.instanceId }) },
+    async (identity) => {
+      const hashed = await prehashPasswords(init, identity.instanceId, { blocking: options.blockingHash === true });
+      const built = buildDriveTree(hashed, facts, identity);
+      return { ...built, contentDigest: treeDigest(built.tree) };
+    },
+  );
   const bytes = await options.writer.write(
     { files: drive.tree },
     options.timestamp === undefined ? { volumeId: label } : { volumeId: label, timestamp: options.timestamp },
   );
   verifyImage(readIsoImage(bytes), drive.tree, label, `image from the ${options.writer.name} writer`);
-  return {
-    bytes,
-    sha256: sha256Hex(bytes),
-    contentDigest: treeDigest(drive.tree),
-    instanceId: drive.instanceId,
-    label,
-    tree: drive.tree,
-    warnings: drive.warnings,
-  };
+  return { bytes, sha256: sha256Hex(bytes), contentDigest: drive.contentDigest, instance, label, tree: drive.tree, warnings: [...drive.warnings, ...warnings] };
 }
 
 /**
- * A VDSM-style raw payload packed as given, no translation. It carries its own
- * meta_data; `instanceId` (the domain UUID) names the instance only in the agent's record.
+ * A drive made elsewhere (a raw VDSM payload, a pre-built image) carries its own
+ * instance-id in its meta_data.json; the lineage only counts it.
  */
-export async function packRawDrive(tree: DriveTree, instanceId: string, options: BuildOptions): Promise<DriveImage> {
+export async function foreignImage(
+  parts: Omit<DriveImage, 'instance' | 'sha256' | 'contentDigest'>,
+  instanceId: string,
+  uuid: string,
+  lineage: LineageOptions,
+): Promise<DriveImage> {
+  const contentDigest = treeDigest(parts.tree);
+  const { instance, warnings } = await buildInstance({ uuid, ...lineage, requestedId: instanceId }, () => Promise.resolve({ contentDigest }));
+  return { ...parts, sha256: sha256Hex(parts.bytes), contentDigest, instance, warnings: [...parts.warnings, ...warnings] };
+}
+
+/** The instance-id a drive's own meta_data.json names (`uuid`), if it names one. */
+export function treeInstanceId(tree: DriveTree): string | undefined {
+  const meta = tree.get(META_DATA_PATH);
+  if (meta === undefined) return undefined;
+  try {
+    const uuid = (JSON.parse(Buffer.from(meta).toString('utf8')) as { uuid?: unknown }).uuid;
+    return typeof uuid === 'string' && uuid !== '' ? uuid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A VDSM-style raw payload packed as given, no translation. Its instance is the one its
+ * own meta_data.json names; without one, the domain UUID stands for it in the record.
+ */
+export async function packRawDrive(tree: DriveTree, uuid: string, options: BuildOptions, lineage: LineageOptions = {}): Promise<DriveImage> {
   const label = options.label ?? DEFAULT_LABEL;
   const bytes = await options.writer.write({ files: tree }, { volumeId: label });
   verifyImage(readIsoImage(bytes), tree, label, `image from the ${options.writer.name} writer`);
-  return { bytes, sha256: sha256Hex(bytes), contentDigest: treeDigest(tree), instanceId, label, tree, warnings: [] };
+  return foreignImage({ bytes, label, tree, warnings: [] }, treeInstanceId(tree) ?? uuid, uuid, lineage);
 }
 
 /**

@@ -10,7 +10,7 @@ import type { DomainFacts, DriveTree } from '../cloudinit/types.js';
 import { parseInitialization, parseInitializationValue, type InputFormat } from '../initialization/index.js';
 import { createIsoWriter, type WriterName } from '../iso/index.js';
 import { writeCacheFileSync } from './atomic-write.js';
-import { buildDriveImage, packRawDrive, type DriveImage } from './build-drive.js';
+import { buildDriveImage, packRawDrive, type DriveImage, type LineageOptions } from './build-drive.js';
 
 /** What a drive is built from, as a request carries it. */
 export type BuildSource =
@@ -27,6 +27,8 @@ export interface BuildJob {
   readonly facts: DomainFacts;
   readonly label: string;
   readonly writer: WriterName;
+  /** The domain's instance history: absent for a build for no domain. */
+  readonly lineage?: LineageOptions;
 }
 
 /** A build kept as a file: what the caller is told about it, without its bytes. */
@@ -50,9 +52,10 @@ export interface RunOptions {
 export async function runBuildJob(job: BuildJob, options: RunOptions = {}): Promise<DriveImage> {
   const writer = createIsoWriter(job.writer);
   const { source } = job;
-  if (source.kind === 'raw-files') return packRawDrive(source.tree, job.facts.uuid, { writer, label: job.label });
+  const lineage = job.lineage ?? {};
+  if (source.kind === 'raw-files') return packRawDrive(source.tree, job.facts.uuid, { writer, label: job.label }, lineage);
   const parsed = typeof source.document === 'string' ? parseInitialization(source.document, source.format) : parseInitializationValue(source.document);
-  const image = await buildDriveImage(parsed.initialization, job.facts, { writer, label: job.label, blockingHash: options.blockingHash === true });
+  const image = await buildDriveImage(parsed.initialization, job.facts, { writer, label: job.label, blockingHash: options.blockingHash === true }, lineage);
   return parsed.warnings.length === 0 ? image : { ...image, warnings: [...parsed.warnings, ...image.warnings] };
 }
 
@@ -88,7 +91,7 @@ export function savedBuild(path: string, image: DriveImage): SavedBuild {
     size: image.bytes.length,
     sha256: image.sha256,
     contentDigest: image.contentDigest,
-    instanceId: image.instanceId,
+    instanceId: image.instance.instanceId,
     label: image.label,
     files: [...image.tree].map(([p, b]) => ({ path: p, size: b.length })),
     warnings: image.warnings,

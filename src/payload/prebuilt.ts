@@ -9,6 +9,7 @@
  */
 import { realpath } from 'node:fs/promises';
 import { isAbsolute, sep } from 'node:path';
+import { META_DATA_PATH } from '../cloudinit/index.js';
 import type { DriveTree } from '../cloudinit/types.js';
 import { AgentError, invalid } from '../errors.js';
 import { readImageFile, readIsoImage } from '../iso/index.js';
@@ -21,7 +22,6 @@ export interface PrebuiltDrive {
   readonly instanceId: string;
 }
 
-const META_DATA = 'openstack/latest/meta_data.json';
 
 function refuse(message: string): never {
   throw invalid('INVALID_PARAMS', 'the pre-built image cannot be used', [{ path: 'params.image', message }]);
@@ -52,14 +52,14 @@ export async function loadPrebuiltDrive(path: string, allowedDirs: readonly stri
     throw err;
   }
   if (image.volumeId !== label) refuse(`${path} is labelled ${JSON.stringify(image.volumeId)}, not ${JSON.stringify(label)}: the guest would ignore it`);
-  const meta = image.files.get(META_DATA);
-  if (meta === undefined) refuse(`${path} has no ${META_DATA}: cloud-init would reject the drive`);
+  const meta = image.files.get(META_DATA_PATH);
+  if (meta === undefined) refuse(`${path} has no ${META_DATA_PATH}: cloud-init would reject the drive`);
   let uuid: unknown;
   try {
     uuid = (JSON.parse(Buffer.from(meta).toString('utf8')) as { uuid?: unknown }).uuid;
   } catch {
-    refuse(`${path}: ${META_DATA} is not valid JSON: cloud-init would reject the drive`);
+    refuse(`${path}: ${META_DATA_PATH} is not valid JSON: cloud-init would reject the drive`);
   }
-  if (typeof uuid !== 'string' || uuid === '') refuse(`${path}: ${META_DATA} has no uuid (the instance-id)`);
+  if (typeof uuid !== 'string' || uuid === '') refuse(`${path}: ${META_DATA_PATH} has no uuid (the instance-id)`);
   return { kind: 'prebuilt', path: real, bytes, tree: image.files, instanceId: uuid };
 }

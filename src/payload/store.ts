@@ -22,6 +22,7 @@ import { dirname, join } from 'node:path';
 import { AgentError } from '../errors.js';
 import { TEMP_PREFIX, writeFileAtomic } from './atomic-write.js';
 import type { BuildsDir } from './build-job.js';
+import { generationOf, type InstanceHistory, type InstanceReason } from './instance-lineage.js';
 import { assertQemuCanRead, type Identity } from './qemu-access.js';
 
 /** One image the agent put (or is putting) in front of a domain. */
@@ -30,6 +31,10 @@ export interface ImageRef {
   readonly sha256: string;
   readonly contentDigest: string;
   readonly instanceId: string;
+  /** Absent in records written before instance generations (agent 0.1). */
+  readonly generation?: number;
+  readonly reason?: InstanceReason;
+  readonly firstInstance?: boolean;
   readonly label: string;
   readonly size: number;
 }
@@ -39,6 +44,11 @@ export interface AttachedPayload extends ImageRef {
   readonly target: string;
   readonly bus: string;
   readonly attachedAt: string;
+  /**
+   * oVirt's Run Once: the drive is in the running domain only, not in its definition;
+   * it is gone once the domain stops (src/vm/service.ts settles that).
+   */
+  readonly runOnce?: boolean;
 }
 
 export interface PendingChange {
@@ -54,6 +64,48 @@ export interface DomainRecord {
   readonly name: string;
   readonly current?: AttachedPayload;
   readonly pending?: PendingChange;
+  /**
+   * The last instance the agent gave the domain, kept after its drive is detached, so
+   * that the next drive is a new instance only when its settings are new.
+   */
+  readonly lineage?: InstanceHistory;
+}
+
+/** What a record says of the domain's last instance; records from agent 0.1 have no lineage. */
+export function historyOf(record: DomainRecord | undefined): InstanceHistory | undefined {
+  if (record?.lineage !== undefined) return record.lineage;
+  const c = record?.current;
+  if (c === undefined) return undefined;
+  const generation = c.generation ?? generationOf(c.instanceId, record!.uuid) ?? 1;
+  // An older agent's drive: the guest may well have run it, so its host keys are kept.
+  return { generation, instanceId: c.instanceId, contentDigest: c.contentDigest, firstInstance: c.firstInstance ?? generation === 1, seenRunning: true };
+}
+
+/** The record with its half-done change dropped: what a rollback returns to. */
+export function settledRecord(record: DomainRecord): DomainRecord {
+  const { pending: _dropped, ...rest } = record;
+  return rest;
+}
+
+/** The record once `current` is committed: its instance becomes the domain's last one. */
+export function committedRecord(previous: DomainRecord | undefined, ref: { uuid: string; name: string }, current: AttachedPayload, seenRunning: boolean): DomainRecord {
+  const before = historyOf(previous);
+  const generation = current.generation ?? generationOf(current.instanceId, ref.uuid) ?? 1;
+  const lineage: InstanceHistory = {
+    generation,
+    instanceId: current.instanceId,
+    contentDigest: current.contentDigest,
+    firstInstance: current.firstInstance ?? generation === 1,
+    seenRunning: seenRunning || before?.seenRunning === true,
+  };
+  return { version: 1, uuid: ref.uuid, name: ref.name, current, lineage };
+}
+
+/** What is kept once the drive is gone: the lineage alone, or nothing if there is none. */
+export function detachedRecord(record: DomainRecord, ref: { name: string }, seenRunning: boolean): DomainRecord | undefined {
+  const lineage = historyOf(record);
+  if (lineage === undefined) return undefined;
+  return { version: 1, uuid: record.uuid, name: ref.name, lineage: { ...lineage, seenRunning: lineage.seenRunning || seenRunning } };
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

@@ -19,8 +19,8 @@ export type Source =
 export type Action =
   | { readonly method: 'Host.getCapabilities' }
   | { readonly method: 'Payload.build'; readonly source: Exclude<Source, { kind: 'image' }>; readonly domain?: string }
-  | { readonly method: 'Payload.attach'; readonly domain: string; readonly source: Source }
-  | { readonly method: 'VM.start'; readonly domain: string; readonly source: Source }
+  | { readonly method: 'Payload.attach'; readonly domain: string; readonly source: Source; readonly reinitialize: boolean }
+  | { readonly method: 'VM.start'; readonly domain: string; readonly source: Source; readonly reinitialize: boolean; readonly persistent: boolean }
   | { readonly method: 'Payload.detach'; readonly domain: string }
   | { readonly method: 'Payload.get'; readonly domain: string }
   | { readonly method: 'Payload.list' };
@@ -85,7 +85,8 @@ export function parseAction(method: string, params: unknown): Action {
       return { method: m, source, ...(d === undefined ? {} : { domain: d }) };
     }
     case 'Payload.attach':
+      return { method: m, domain: fields['domain'] as string, source: sourceOf(fields, m), reinitialize: fields['reinitialize'] === true };
     case 'VM.start':
-      return { method: m, domain: fields['domain'] as string, source: sourceOf(fields, m) };
+      return { method: m, domain: fields['domain'] as string, source: sourceOf(fields, m), reinitialize: fields['reinitialize'] === true, persistent: fields['persistent'] !== false };
   }
 }

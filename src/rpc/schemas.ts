@@ -23,6 +23,10 @@ const source = {
 };
 
 const image = { type: 'string', minLength: 1, maxLength: 4096 };
+/** A new instance even when the settings are unchanged (src/payload/instance-lineage.ts). */
+const reinitialize = { type: 'boolean' };
+/** false: oVirt's Run Once, the drive in this run of the domain only. */
+const persistent = { type: 'boolean' };
 
 function object(properties: Record<string, unknown>, required: string[]): object {
   return { type: 'object', additionalProperties: false, properties, required };
@@ -31,8 +35,8 @@ function object(properties: Record<string, unknown>, required: string[]): object
 export const SCHEMAS: Record<Method, object> = {
   'Host.getCapabilities': object({}, []),
   'Payload.build': object({ ...source, domain }, []),
-  'Payload.attach': object({ ...source, image, domain }, ['domain']),
-  'VM.start': object({ ...source, image, domain }, ['domain']),
+  'Payload.attach': object({ ...source, image, domain, reinitialize }, ['domain']),
+  'VM.start': object({ ...source, image, domain, reinitialize, persistent }, ['domain']),
   'Payload.detach': object({ domain }, ['domain']),
   'Payload.get': object({ domain }, ['domain']),
   'Payload.list': object({}, []),

@@ -20,6 +20,8 @@ export interface DriveRecord {
   readonly sha256?: string;
   readonly contentDigest?: string;
   readonly instanceId?: string;
+  /** The instance's generation (src/payload/instance-lineage.ts), decimal. */
+  readonly generation?: string;
   /** ISO 8601, when the image was attached. */
   readonly attachedAt?: string;
 }
@@ -31,6 +33,7 @@ const FIELDS = [
   ['sha256', 'sha256'],
   ['contentDigest', 'content-digest'],
   ['instanceId', 'instance-id'],
+  ['generation', 'generation'],
   ['attachedAt', 'attached-at'],
 ] as const;
 

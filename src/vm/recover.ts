@@ -15,7 +15,7 @@
  * libvirt is the truth about devices; the record is the truth about which files are ours.
  */
 import { AgentError } from '../errors.js';
-import type { AttachedPayload, DomainRecord, PayloadStore } from '../payload/store.js';
+import { committedRecord, detachedRecord, settledRecord, type AttachedPayload, type DomainRecord, type PayloadStore } from '../payload/store.js';
 import { cdromDeviceXml, describeDomain, findDisk, type CdromBus } from './domain-xml.js';
 import { readOurDrive, removeMedia } from './media.js';
 import type { DomainControl, DomainRef } from './ports.js';
@@ -99,6 +99,7 @@ function recordOf(payload: AttachedPayload): DriveRecord {
     sha256: payload.sha256,
     contentDigest: payload.contentDigest,
     instanceId: payload.instanceId,
+    ...(payload.generation === undefined ? {} : { generation: String(payload.generation) }),
     attachedAt: payload.attachedAt,
   };
 }
@@ -121,6 +122,13 @@ async function undoAttach(hv: DomainControl, dom: DomainRef, newPath: string, cu
   await hv.setMetadata(dom, current === undefined ? null : recordXml(recordOf(current)), METADATA_KEY, METADATA_URI, flags);
 }
 
+/** After a detach: the record keeps the domain's instance lineage, nothing else. */
+export async function keepLineage(store: PayloadStore, record: DomainRecord, dom: DomainRef, seenRunning: boolean): Promise<void> {
+  const kept = detachedRecord(record, dom, seenRunning);
+  if (kept === undefined) await store.removeRecord(record.uuid);
+  else await store.writeRecord(kept);
+}
+
 async function resolvePending(hv: DomainControl, store: PayloadStore, dom: DomainRef, record: DomainRecord): Promise<'none' | 'finished' | 'rolled-back'> {
   const pending = record.pending;
   if (pending === undefined) return 'none';
@@ -132,17 +140,17 @@ async function resolvePending(hv: DomainControl, store: PayloadStore, dom: Domai
     if (ours.record?.path === pending.image.path && disk?.source === pending.image.path) {
       // libvirt has the new image and our mark on it: the crash came just before the commit.
       const current: AttachedPayload = { ...pending.image, target: ours.record.target, bus: ours.record.bus };
-      await store.writeRecord({ version: 1, uuid: record.uuid, name: dom.name, current });
+      await store.writeRecord(committedRecord(record, { uuid: record.uuid, name: dom.name }, current, running));
       return 'finished';
     }
     if (running) await undoAttach(hv, dom, pending.image.path, record.current, true);
     await undoAttach(hv, dom, pending.image.path, record.current, false);
-    await store.writeRecord({ version: 1, uuid: record.uuid, name: dom.name, ...(record.current === undefined ? {} : { current: record.current }) });
+    await store.writeRecord({ ...settledRecord(record), name: dom.name });
     return 'rolled-back';
   }
   // A detach that was cut short is completed: the caller asked for the drive to go.
   if (running) await removeMedia(hv, dom, await readOurDrive(hv, dom, true), { live: true });
   await removeMedia(hv, dom, ours, { config: true });
-  await store.removeRecord(record.uuid);
+  await keepLineage(store, record, dom, running);
   return 'finished';
 }

@@ -5,9 +5,14 @@
  *  - start:  shut-off domain -> image built and stored -> our CD-ROM in the persistent
  *            definition (so every later boot has it too) -> started paused -> live XML
  *            and the image on disk verified -> resumed. Any failure: destroyed, the
- *            definition and record restored, the new image removed.
+ *            definition and record restored, the new image removed. Run Once
+ *            (`persistent: false`): the CD-ROM leaves the definition again before the
+ *            guest runs, so only this run has it.
  *  - attach: shut off: the definition changes; running: media change in our CD-ROM.
- *  - detach: our CD-ROM emptied/removed, its record and image deleted.
+ *  - detach: our CD-ROM emptied/removed and its image deleted; the record keeps only
+ *            the domain's instance lineage.
+ *
+ * Every drive is an instance the lineage names (src/payload/instance-lineage.ts).
  *
  * Every change is journaled in the store's record first (see src/payload/store.ts), so
  * recover.ts can finish or undo it after a crash.
@@ -17,13 +22,14 @@ import { AgentError } from '../errors.js';
 import type { Initialization } from '../initialization/types.js';
 import type { DomainFacts } from '../cloudinit/types.js';
 import { readIsoFile, type IsoWriter } from '../iso/index.js';
-import { buildDriveImage, DEFAULT_LABEL, sha256Hex, treeDigest, verifyImage, type DriveImage } from '../payload/build-drive.js';
+import { buildDriveImage, DEFAULT_LABEL, foreignImage, verifyImage, type DriveImage, type LineageOptions } from '../payload/build-drive.js';
 import { savedBuild, type BuildJob, type BuildSource, type SavedBuild } from '../payload/build-job.js';
 import { inlineBuilder, type DriveBuilder } from '../payload/build-pool.js';
 import type { PrebuiltDrive } from '../payload/prebuilt.js';
-import type { AttachedPayload, DomainRecord, PayloadStore } from '../payload/store.js';
+import { generationOf, type Instance, type InstanceHistory } from '../payload/instance-lineage.js';
+import { committedRecord, detachedRecord, historyOf, settledRecord, type AttachedPayload, type DomainRecord, type PayloadStore } from '../payload/store.js';
 import { KeyedLock } from './keyed-lock.js';
-import { settle } from './recover.js';
+import { keepLineage, settle } from './recover.js';
 import { assertSource, insertMedia, readOurDrive, removeMedia, undoMedia, type MediaChange, type OurDrive } from './media.js';
 import type { AffectFlags, DomainControl, DomainRef } from './ports.js';
 
@@ -58,11 +64,23 @@ export interface VmServiceDeps {
   readonly now?: () => Date;
 }
 
+export interface ChangeOptions {
+  /** A new instance even when the settings are unchanged: cloud-init runs again. */
+  readonly reinitialize?: boolean;
+}
+
+export interface StartOptions extends ChangeOptions {
+  /** false: oVirt's Run Once, the drive in this run of the domain only. */
+  readonly persistent?: boolean;
+}
+
 export interface AttachResult {
   readonly domain: DomainRef;
   readonly payload: AttachedPayload;
   /** False when the domain already had exactly this drive. */
   readonly changed: boolean;
+  /** Which instance the drive is, and why (a new one, or the same as before). */
+  readonly instance: Instance;
   readonly verified: { readonly liveSource: boolean; readonly label: string; readonly files: number };
   readonly warnings: readonly string[];
 }
@@ -85,7 +103,7 @@ export class VmService {
   }
 
   /** The "run once with cloud-init" flow. */
-  async start(domain: string, init: DriveInput): Promise<AttachResult> {
+  async start(domain: string, init: DriveInput, options: StartOptions = {}): Promise<AttachResult> {
     const { hv } = this.deps;
     const dom = await hv.lookup(domain);
     return this.lock.run(dom.uuid, async () => {
@@ -94,18 +112,21 @@ export class VmService {
       if (state !== 'shutoff') {
         throw new AgentError('DOMAIN_STATE', `domain ${dom.name} is ${state}; VM.start needs it shut off (Payload.attach changes the media of a running domain)`);
       }
+      const runOnce = options.persistent === false;
       const ours = await readOurDrive(hv, dom, false);
-      const image = await this.build(init, ours);
-      const applied = await this.apply(dom, ours, image, { config: true });
+      const image = await this.build(init, ours, options);
+      const applied = await this.apply(dom, ours, image, { config: true }, { runOnce });
       let started = false;
       try {
         await hv.start(dom, { paused: true });
         started = true;
         await assertSource(hv, dom, applied.payload.target, applied.payload.path, true);
         await this.verifyOnDisk(applied.payload.path, image);
+        // Run Once: the running domain keeps the device, its definition loses it again.
+        if (runOnce) await removeMedia(hv, dom, await readOurDrive(hv, dom, false), { config: true });
         // Committed while the guest is still paused: once it runs, nothing is left that
         // can fail, so the reply never says "failed" about a guest running our drive.
-        await this.commitRecord(dom, applied);
+        await this.commitRecord(dom, applied, true);
         await hv.resume(dom);
       } catch (err) {
         if (started) await this.cleanup(`destroy ${dom.name}`, () => hv.destroy(dom));
@@ -117,19 +138,19 @@ export class VmService {
   }
 
   /** Puts the drive in front of the domain in whatever state it is, without starting it. */
-  async attach(domain: string, init: DriveInput): Promise<AttachResult> {
+  async attach(domain: string, init: DriveInput, options: ChangeOptions = {}): Promise<AttachResult> {
     const { hv } = this.deps;
     const dom = await hv.lookup(domain);
     return this.lock.run(dom.uuid, async () => {
       await this.settleFirst(dom);
       const live = (await hv.state(dom)) !== 'shutoff';
       const ours = await readOurDrive(hv, dom, live);
-      const image = await this.build(init, ours);
-      const applied = await this.apply(dom, ours, image, live ? { live: true, config: true } : { config: true });
+      const image = await this.build(init, ours, options);
+      const applied = await this.apply(dom, ours, image, live ? { live: true, config: true } : { config: true }, { runOnce: false });
       try {
         await assertSource(hv, dom, applied.payload.target, applied.payload.path, live);
         await this.verifyOnDisk(applied.payload.path, image);
-        await this.commitRecord(dom, applied);
+        await this.commitRecord(dom, applied, live);
       } catch (err) {
         await this.rollback(dom, applied);
         throw err;
@@ -149,7 +170,7 @@ export class VmService {
       if (config.record === undefined && record?.current === undefined) {
         throw new AgentError('PAYLOAD_NOT_FOUND', `domain ${dom.name} has no drive from this agent`);
       }
-      const kept = { version: 1, uuid: dom.uuid, name: dom.name, ...(record?.current === undefined ? {} : { current: record.current }) } as const;
+      const kept: DomainRecord = { ...(record === undefined ? { version: 1, uuid: dom.uuid } : settledRecord(record)), name: dom.name };
       await store.writeRecord({ ...kept, pending: { op: 'detach', startedAt: this.now() } });
       try {
         if (live) await removeMedia(hv, dom, await readOurDrive(hv, dom, true), { live: true });
@@ -162,17 +183,31 @@ export class VmService {
       await removeMedia(hv, dom, config, { config: true });
       const path = record?.current?.path ?? config.record?.path;
       if (path !== undefined) await store.removeImage(path);
-      await store.removeRecord(dom.uuid);
+      await keepLineage(store, kept, dom, live);
       const removed = record?.current ?? null;
       this.deps.notify?.('Payload.removed', { domain: dom, path: path ?? null });
       return { domain: dom, removed };
     });
   }
 
-  async get(domain: string): Promise<{ domain: DomainRef; payload: AttachedPayload | null; pending: boolean }> {
+  async get(domain: string): Promise<{ domain: DomainRef; payload: AttachedPayload | null; pending: boolean; lineage: InstanceHistory | null }> {
     const dom = await this.deps.hv.lookup(domain);
-    const record = await this.deps.store.readRecord(dom.uuid);
-    return { domain: dom, payload: record?.current ?? null, pending: record?.pending !== undefined };
+    const record = await this.lock.run(dom.uuid, async () => this.endRunOnce(dom, await this.deps.store.readRecord(dom.uuid)));
+    return { domain: dom, payload: record?.current ?? null, pending: record?.pending !== undefined, lineage: historyOf(record) ?? null };
+  }
+
+  /**
+   * A Run Once drive is gone once its run has ended (the definition never had it): its
+   * image goes, the lineage stays. Returns the record as it is now.
+   */
+  private async endRunOnce(dom: DomainRef, record: DomainRecord | undefined): Promise<DomainRecord | undefined> {
+    if (record?.current?.runOnce !== true || record.pending !== undefined) return record;
+    if ((await this.deps.hv.state(dom)) !== 'shutoff') return record;
+    await this.deps.store.removeImage(record.current.path);
+    const kept = detachedRecord(record, dom, true);
+    if (kept === undefined) await this.deps.store.removeRecord(dom.uuid);
+    else await this.deps.store.writeRecord(kept);
+    return kept;
   }
 
   /**
@@ -229,7 +264,7 @@ export class VmService {
 
   /** A change never starts on top of one a crash left half done: that one is resolved first. */
   private async settleFirst(dom: DomainRef): Promise<void> {
-    const record = await this.deps.store.readRecord(dom.uuid);
+    const record = await this.endRunOnce(dom, await this.deps.store.readRecord(dom.uuid));
     if (record?.pending === undefined) return;
     try {
       await settle(this.deps.hv, this.deps.store, record);
@@ -238,26 +273,30 @@ export class VmService {
     }
   }
 
+  /** The domains the agent holds a drive (or a half-done change) for. */
   async list(): Promise<DomainRecord[]> {
-    return this.deps.store.listRecords();
+    return (await this.deps.store.listRecords()).filter((r) => r.current !== undefined || r.pending !== undefined);
   }
 
   private now(): string {
     return (this.deps.now?.() ?? new Date()).toISOString();
   }
 
-  private async build(input: DriveInput, ours: OurDrive): Promise<DriveImage> {
+  private async build(input: DriveInput, ours: OurDrive, options: ChangeOptions): Promise<DriveImage> {
+    const record = await this.deps.store.readRecord(ours.desc.uuid);
+    const history = historyOf(record) ?? metadataHistory(ours, ours.desc.uuid);
+    const lineage: LineageOptions = { ...(history === undefined ? {} : { history }), ...(options.reinitialize === true ? { reinitialize: true } : {}) };
     if (isPrebuilt(input)) {
       // Read and checked by loadPrebuiltDrive; stored as a copy and read back like any other.
-      return { bytes: input.bytes, sha256: sha256Hex(input.bytes), contentDigest: treeDigest(input.tree), instanceId: input.instanceId, label: this.label, tree: input.tree, warnings: [] };
+      return foreignImage({ bytes: input.bytes, label: this.label, tree: input.tree, warnings: [] }, input.instanceId, ours.desc.uuid, lineage);
     }
     const facts = { uuid: ours.desc.uuid, name: ours.desc.name, nics: ours.desc.macs.map((mac) => ({ mac })) };
-    if (isSource(input)) return this.builder.build(this.job(input, facts));
-    return buildDriveImage(input, facts, { writer: this.writer, label: this.label });
+    if (isSource(input)) return this.builder.build(this.job(input, facts, lineage));
+    return buildDriveImage(input, facts, { writer: this.writer, label: this.label }, lineage);
   }
 
-  private job(source: BuildSource, facts: DomainFacts): BuildJob {
-    return { source, facts, label: this.label, writer: this.writer.name };
+  private job(source: BuildSource, facts: DomainFacts, lineage?: LineageOptions): BuildJob {
+    return { source, facts, label: this.label, writer: this.writer.name, ...(lineage === undefined ? {} : { lineage }) };
   }
 
   /**
@@ -272,7 +311,8 @@ export class VmService {
       return saved;
     }
     const ours = await readOurDrive(hv, await hv.lookup(domain), false);
-    const image = await this.builder.build(this.job(source, { uuid: ours.desc.uuid, nics: ours.desc.macs.map((mac) => ({ mac })) }));
+    const history = historyOf(await store.readRecord(ours.desc.uuid)) ?? metadataHistory(ours, ours.desc.uuid);
+    const image = await this.builder.build(this.job(source, { uuid: ours.desc.uuid, nics: ours.desc.macs.map((mac) => ({ mac })) }, history === undefined ? {} : { history }));
     const path = await store.putImage(ours.desc.uuid, image.bytes, image.sha256);
     await this.verifyOnDisk(path, image);
     return savedBuild(path, image);
@@ -286,19 +326,37 @@ export class VmService {
    * Stores the image and puts it in our CD-ROM for `flags`, journaled. Nothing changes
    * when the domain already has this exact drive (same content, still in place).
    */
-  private async apply(dom: DomainRef, ours: OurDrive, image: DriveImage, flags: AffectFlags): Promise<Applied> {
+  private async apply(dom: DomainRef, ours: OurDrive, image: DriveImage, flags: AffectFlags, mode: { runOnce: boolean }): Promise<Applied> {
     const { store, hv } = this.deps;
     const previous = await store.readRecord(dom.uuid);
-    const same = ours.present && ours.record?.contentDigest === image.contentDigest && previous?.current?.contentDigest === image.contentDigest;
+    // Run Once always puts the drive in again: it leaves the definition before the run.
+    const same = !mode.runOnce && ours.present && ours.record?.contentDigest === image.contentDigest && previous?.current?.contentDigest === image.contentDigest;
     if (same && previous?.current !== undefined) return { payload: previous.current, previous, changed: false };
 
     const path = await store.putImage(dom.uuid, image.bytes, image.sha256);
-    const fields = { path, sha256: image.sha256, contentDigest: image.contentDigest, instanceId: image.instanceId, attachedAt: this.now() };
-    const pendingPayload: AttachedPayload = { ...fields, label: image.label, size: image.bytes.length, target: '', bus: '' };
-    await store.writeRecord({ version: 1, uuid: dom.uuid, name: dom.name, ...(previous?.current === undefined ? {} : { current: previous.current }), pending: { op: 'attach', image: pendingPayload, startedAt: fields.attachedAt } });
+    const { instance } = image;
+    const attachedAt = this.now();
+    const mark = { path, sha256: image.sha256, contentDigest: image.contentDigest, instanceId: instance.instanceId, generation: String(instance.generation), attachedAt };
+    const pendingPayload: AttachedPayload = {
+      path,
+      sha256: image.sha256,
+      contentDigest: image.contentDigest,
+      instanceId: instance.instanceId,
+      generation: instance.generation,
+      reason: instance.reason,
+      firstInstance: instance.firstInstance,
+      label: image.label,
+      size: image.bytes.length,
+      target: '',
+      bus: '',
+      attachedAt,
+      ...(mode.runOnce ? { runOnce: true } : {}),
+    };
+    const base: DomainRecord = previous === undefined ? { version: 1, uuid: dom.uuid, name: dom.name } : { ...settledRecord(previous), name: dom.name };
+    await store.writeRecord({ ...base, pending: { op: 'attach', image: pendingPayload, startedAt: attachedAt } });
     let change: MediaChange | undefined;
     try {
-      change = await insertMedia(hv, dom, ours, fields, flags);
+      change = await insertMedia(hv, dom, ours, mark, flags);
       const payload: AttachedPayload = { ...pendingPayload, target: change.target, bus: change.bus };
       return { payload, previous, changed: true, change };
     } catch (err) {
@@ -313,16 +371,27 @@ export class VmService {
     if (applied.change !== undefined) await this.cleanup(`restore the CD-ROM of ${dom.name}`, () => undoMedia(hv, dom, applied.change!));
     if (applied.payload.path !== applied.previous?.current?.path) await this.cleanup(`remove ${applied.payload.path}`, () => store.removeImage(applied.payload.path));
     await this.cleanup(`restore the record of ${dom.name}`, () =>
-      applied.previous === undefined ? store.removeRecord(dom.uuid) : store.writeRecord({ version: 1, uuid: dom.uuid, name: dom.name, ...(applied.previous.current === undefined ? {} : { current: applied.previous.current }) }),
+      applied.previous === undefined ? store.removeRecord(dom.uuid) : store.writeRecord({ ...settledRecord(applied.previous), name: dom.name }),
     );
   }
 
-  /** The last step that may fail: the record names the new drive as current. */
-  private async commitRecord(dom: DomainRef, applied: Applied): Promise<void> {
-    if (!applied.changed) return;
+  /**
+   * The last step that may fail: the record names the new drive as current and its
+   * instance as the domain's last. `running`: the guest runs (or is about to run) it.
+   */
+  private async commitRecord(dom: DomainRef, applied: Applied, running: boolean): Promise<void> {
+    const { store } = this.deps;
+    if (!applied.changed) {
+      // The same drive again; only the note that the guest has run it may be new.
+      const lineage = historyOf(applied.previous);
+      if (running && applied.previous !== undefined && lineage !== undefined && !lineage.seenRunning) {
+        await store.writeRecord({ ...applied.previous, lineage: { ...lineage, seenRunning: true } });
+      }
+      return;
+    }
     // If this rename is lost in a crash, recovery finds the pending attach and, libvirt
     // showing our image, finishes it (src/vm/recover.ts).
-    await this.deps.store.writeRecord({ version: 1, uuid: dom.uuid, name: dom.name, current: applied.payload }, { redoable: true });
+    await store.writeRecord(committedRecord(applied.previous, dom, applied.payload, running), { redoable: true });
   }
 
   /** After the commit: nothing here fails the request (the replaced image's removal only warns). */
@@ -331,14 +400,16 @@ export class VmService {
     if (applied.changed) {
       const old = applied.previous?.current?.path;
       if (old !== undefined && old !== applied.payload.path) await this.cleanup(`remove the replaced ${old}`, () => store.removeImage(old));
-      this.deps.notify?.('Payload.attached', { domain: dom, path: applied.payload.path, sha256: applied.payload.sha256, instanceId: applied.payload.instanceId, target: applied.payload.target });
+      const { path, sha256, instanceId, generation, reason, target } = applied.payload;
+      this.deps.notify?.('Payload.attached', { domain: dom, path, sha256, instanceId, generation, reason, target });
     }
     return {
       domain: dom,
       payload: applied.payload,
       changed: applied.changed,
+      instance: image.instance,
       verified: { liveSource: liveChecked, label: this.label, files: image.tree.size },
-      warnings: [...image.warnings, ...cachedInstanceWarning(dom, applied.previous, image)],
+      warnings: [...image.warnings, ...cachedInstanceWarnings(dom, historyOf(applied.previous), image)],
     };
   }
 
@@ -353,19 +424,34 @@ export class VmService {
 
 /**
  * cloud-init's ConfigDrive trusts its cached instance on every boot while that instance's
- * id equals the SMBIOS system UUID (check_instance_id), without reading the drive. A
- * guest once set up with the default instance-id (the domain UUID) therefore never sees
- * a new one: seen on a real Debian 12 guest (test/e2e). Said whenever that may be the
- * case: the previous drive had the UUID, or the agent has no record of one.
+ * id equals the SMBIOS system UUID (check_instance_id), without reading any drive: seen
+ * on a real Debian 12 guest (test/e2e). A drive whose id is the UUID (a caller's own, or
+ * one made elsewhere) is the last this guest will ever read, and a guest that ran such a
+ * drive (an agent 0.1 drive) reads none of ours.
  */
-function cachedInstanceWarning(dom: DomainRef, previous: DomainRecord | undefined, image: DriveImage): string[] {
-  const before = previous?.current?.instanceId;
-  if (image.instanceId === dom.uuid || (before !== undefined && before !== dom.uuid)) return [];
-  const history = before === undefined ? 'if this guest\'s cloud-init ever ran with instance-id' : 'this guest\'s cloud-init ran with instance-id';
-  return [
-    `instance-id ${image.instanceId} is not the domain UUID: ${history} ${dom.uuid} (the default), it keeps that instance ` +
-      'from its cache and does not read this drive, because cloud-init trusts a cached instance-id equal to the system UUID',
-  ];
+function cachedInstanceWarnings(dom: DomainRef, history: InstanceHistory | undefined, image: DriveImage): string[] {
+  const id = image.instance.instanceId;
+  if (id === dom.uuid && history?.instanceId !== dom.uuid) {
+    return [
+      `instance-id ${id} is the domain UUID, which QEMU shows the guest as its system UUID: cloud-init will trust this instance ` +
+        'from its cache on every later boot and never read a later drive; leave instance_id out to get the agent\'s <uuid>-g<N> ids',
+    ];
+  }
+  if (history?.instanceId === dom.uuid && id !== dom.uuid) {
+    return [
+      `this guest's cloud-init ran with instance-id ${dom.uuid}, the domain UUID: it keeps that instance from its cache and does not ` +
+        'read this drive (cloud-init trusts a cached instance-id equal to the system UUID); run `cloud-init clean` in the guest once to let it',
+    ];
+  }
+  return [];
+}
+
+/** A drive attached by an agent whose store was lost: what the domain's metadata says of it. */
+function metadataHistory(ours: OurDrive, uuid: string): InstanceHistory | undefined {
+  const mark = ours.record;
+  if (mark?.instanceId === undefined || mark.contentDigest === undefined) return undefined;
+  const generation = (mark.generation === undefined ? undefined : Number(mark.generation)) ?? generationOf(mark.instanceId, uuid) ?? 1;
+  return { generation, instanceId: mark.instanceId, contentDigest: mark.contentDigest, firstInstance: generation === 1, seenRunning: true };
 }
 
 interface Applied {

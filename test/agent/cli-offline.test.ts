@@ -20,7 +20,7 @@ describe('configdrive offline commands', function () {
   beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'cli-'))));
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  it("builds the seed's XML into a config-2 image that isoinfo reads, with MACs and the domain UUID", async () => {
+  it("builds the seed's XML into a config-2 image that isoinfo reads, with MACs and the domain's first instance-id", async () => {
     const iso = join(dir, 'seed.iso');
     const r = await cli(['build', SEED_XML, '-o', iso, '--uuid', UUID, '--mac', 'eth0=52:54:00:00:00:01', '--mac', 'eth1=52:54:00:00:00:02', '--mac', 'eth2=52:54:00:00:00:03']);
     assert.equal(r.code, 0, r.err);
@@ -29,7 +29,7 @@ describe('configdrive offline commands', function () {
     const listing = await run('/usr/bin/isoinfo', ['-R', '-f', '-i', iso]);
     assert.match(listing, /\/openstack\/latest\/network_data\.json/);
     const meta = JSON.parse(await run('/usr/bin/isoinfo', ['-R', '-x', '/openstack/latest/meta_data.json', '-i', iso])) as { uuid: string };
-    assert.equal(meta.uuid, UUID);
+    assert.equal(meta.uuid, `${UUID}-g1`);
     const net = await run('/usr/bin/isoinfo', ['-R', '-x', '/openstack/latest/network_data.json', '-i', iso]);
     assert.match(net, /52:54:00:00:00:01/);
     assert.doesNotMatch(readFileSync(iso).toString('latin1'), /myPass/, 'the clear password is not on the drive');

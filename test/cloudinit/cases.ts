@@ -42,7 +42,7 @@ export function seedInitialization(): Initialization {
 export const SEED_FACTS = THREE_NICS;
 
 /** What must hold for every drive we build, whatever the settings. */
-export function assertSound(view: CloudInitView, built: BuiltDrive, expectedInstanceId = DOMAIN_UUID): void {
+export function assertSound(view: CloudInitView, built: BuiltDrive, expectedInstanceId = `${DOMAIN_UUID}-g1`): void {
   assert.equal(view.error, undefined, `cloud-init could not read the drive: ${String(view.error)}`);
   assert.equal(view.instance_id, expectedInstanceId);
   assert.equal(built.instanceId, expectedInstanceId);
@@ -53,5 +53,6 @@ export function assertSound(view: CloudInitView, built: BuiltDrive, expectedInst
   const files = (view.cloud_config['write_files'] ?? []) as { path: string; content: string }[];
   const pin = files.find((f) => f.path === DATASOURCE_PIN_PATH);
   assert.ok(pin, 'datasource pin is written');
-  assert.match(pin.content, /^datasource_list: \[ ConfigDrive, None \]$/m);
+  // Two entries and no None: ds-identify must really look for the drive (datasource-pin.ts).
+  assert.match(pin.content, /^datasource_list: \[ ConfigDrive, NoCloud \]$/m);
 }

@@ -117,8 +117,13 @@ const CASES: readonly Case[] = [
     },
   },
   {
-    name: 'host keys kept when regeneration is not asked for',
-    init: initialization({ hostName: 'keep' }),
+    name: "host keys regenerated on a domain's first instance when the request does not say (clones must not share them)",
+    init: initialization({ hostName: 'fresh' }),
+    check: (view) => assert.equal(config(view, 'ssh_deletekeys'), true),
+  },
+  {
+    name: 'host keys kept always when regenerate_ssh_keys is false',
+    init: initialization({ hostName: 'keep', regenerateSshKeys: false }),
     check: (view) => assert.equal(config(view, 'ssh_deletekeys'), false),
   },
   {
@@ -204,7 +209,7 @@ describe('cloudinit drives, read back by cloud-init 22.4', function () {
       const view = views[i];
       const drive = built[i];
       assert.ok(view !== undefined && drive !== undefined);
-      assertSound(view, drive, c.init.instanceId ?? DOMAIN_UUID);
+      assertSound(view, drive, c.init.instanceId ?? `${DOMAIN_UUID}-g1`);
       await c.check(view, drive);
     });
   });

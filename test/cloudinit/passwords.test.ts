@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { buildDriveTree, passwordHashCache, prehashPasswords } from '../../src/cloudinit/index.js';
+import { buildDriveTree, firstIdentity, passwordHashCache, prehashPasswords } from '../../src/cloudinit/index.js';
 import { Redacted } from '../../src/redacted.js';
 import { clearPassword, DOMAIN_UUID, facts, initialization, user } from '../helpers/initialization.js';
 
@@ -7,7 +7,7 @@ describe('cloudinit password pre-hashing', () => {
   const init = initialization({ users: [user('root', { password: clearPassword('s3cret') }), user('alice', { password: clearPassword('s3cret') })] });
 
   it('gives the drive the same bytes as hashing inside the translator', async () => {
-    const hashed = await prehashPasswords(init, DOMAIN_UUID, { cache: false });
+    const hashed = await prehashPasswords(init, firstIdentity(init, facts()).instanceId, { cache: false });
     assert.ok(hashed.users.every((u) => u.password?.kind === 'hashed' && u.password.value instanceof Redacted));
     assert.deepEqual([...buildDriveTree(hashed, facts()).tree], [...buildDriveTree(init, facts()).tree]);
   });

@@ -11,7 +11,6 @@ export const DOMAIN_UUID = '6f1c7e2a-3b4d-4e5f-8a9b-0c1d2e3f4a5b';
 export function initialization(overrides: Partial<Initialization> = {}): Initialization {
   return {
     users: [],
-    regenerateSshKeys: false,
     dns: { servers: [], search: [] },
     nics: [],
     files: [],

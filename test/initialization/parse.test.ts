@@ -94,6 +94,7 @@ users:
   - name: alice
     password: pw1
     ssh_authorized_keys: [ssh-ed25519 AAAAC3Nza alice@x, ssh-rsa AAAAB3Nza bob@y]
+regenerate_ssh_keys: false
 dns: {servers: [192.0.2.53], search: [example.com]}
 nics:
   - name: eth0

@@ -79,7 +79,7 @@ for (const target of LIBVIRT_TARGETS) describe(`VM flows on real libvirt and QEM
     const image = await readIsoFile(result.payload.path);
     assert.equal(image.volumeId, 'config-2');
     const meta = JSON.parse(Buffer.from(image.files.get('openstack/latest/meta_data.json')!).toString()) as { uuid: string };
-    assert.equal(meta.uuid, result.domain.uuid, 'the domain UUID is the instance-id');
+    assert.equal(meta.uuid, `${result.domain.uuid}-g1`, "the domain's first generation is the instance-id, never the bare UUID");
     const net = Buffer.from(image.files.get('openstack/latest/network_data.json')!).toString();
     for (const mac of MACS) assert.ok(net.includes(mac), `network_data.json matches ${mac}`);
     const record = parseRecord((await lv.hv.getMetadata(result.domain, METADATA_URI, { config: true }))!);
@@ -129,7 +129,7 @@ for (const target of LIBVIRT_TARGETS) describe(`VM flows on real libvirt and QEM
     assert.equal((await liveDisks('ide-running')).length, 0);
   });
 
-  it('detaches: the CD-ROM, the record and the image go, the install CD stays', async () => {
+  it('detaches: the CD-ROM, its record and the image go, the install CD stays', async () => {
     const dom = await lv.hv.lookup('q35-vm');
     const path = (await store.readRecord(dom.uuid))!.current!.path;
     await service.detach('q35-vm');
@@ -137,7 +137,7 @@ for (const target of LIBVIRT_TARGETS) describe(`VM flows on real libvirt and QEM
     assert.equal(disks.find((d) => d.source === path), undefined);
     assert.equal(disks[0]?.source, installIso);
     assert.equal(existsSync(path), false);
-    assert.equal(await store.readRecord(dom.uuid), undefined);
+    assert.equal((await store.readRecord(dom.uuid))?.current, undefined);
     assert.equal(await lv.hv.getMetadata(dom, METADATA_URI, { config: true }), null);
   });
 
@@ -193,7 +193,7 @@ for (const target of LIBVIRT_TARGETS) describe(`VM flows on real libvirt and QEM
       try {
         await service.detach('detach-loop-vm');
         assert.equal(existsSync(started.payload.path), false);
-        assert.equal(await store.readRecord(dom.uuid), undefined);
+        assert.equal((await store.readRecord(dom.uuid))?.current, undefined);
       } catch (err) {
         refused++;
         assert.ok(err instanceof AgentError && err.code === 'LIBVIRT_ERROR', String(err));
@@ -207,7 +207,7 @@ for (const target of LIBVIRT_TARGETS) describe(`VM flows on real libvirt and QEM
         assert.equal(existsSync(started.payload.path), true, 'an image QEMU holds is never deleted');
       }
       await lv.hv.destroy(dom);
-      if ((await store.readRecord(dom.uuid)) !== undefined) await service.detach('detach-loop-vm');
+      if ((await store.readRecord(dom.uuid))?.current !== undefined) await service.detach('detach-loop-vm');
     }
     console.log(`      detach right after start under ${target.title}: ${String(runs - refused)} of ${String(runs)} done, ${String(refused)} refused by QEMU (tray closed), each consistent`);
   });

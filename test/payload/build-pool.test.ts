@@ -39,7 +39,7 @@ describe('BuildPool', function () {
     const [threaded, inline] = await Promise.all([pool().build(job(SEED_XML)), inlineBuilder.build(job(SEED_XML))]);
     assert.equal(threaded.contentDigest, inline.contentDigest);
     assert.deepEqual([...threaded.tree.keys()], [...inline.tree.keys()]);
-    assert.equal(threaded.instanceId, DOMAIN_UUID);
+    assert.equal(threaded.instance.instanceId, `${DOMAIN_UUID}-g1`);
     assert.match(Buffer.from(threaded.tree.get('openstack/latest/user_data')!).toString(), /\$6\$/);
     // The bytes came across whole: our reader finds the label and the files in them.
     const image = readIsoImage(threaded.bytes);
@@ -57,7 +57,7 @@ describe('BuildPool', function () {
       assert.equal(e.problems[0]?.path, 'nic_configurations[0].ip.netmask');
       return true;
     });
-    assert.equal((await p.build(job(SEED_XML))).instanceId, DOMAIN_UUID);
+    assert.equal((await p.build(job(SEED_XML))).instance.instanceId, `${DOMAIN_UUID}-g1`);
     assert.equal(p.size, 1);
   });
 
@@ -120,7 +120,7 @@ describe('BuildPool', function () {
     assert.equal(p.size, 1);
     for (let i = 0; i < 100 && p.size > 0; i++) await new Promise((r) => setTimeout(r, 20));
     assert.equal(p.size, 0);
-    assert.equal((await p.build(job(SEED_XML))).instanceId, DOMAIN_UUID, 'a new thread starts for new work');
+    assert.equal((await p.build(job(SEED_XML))).instance.instanceId, `${DOMAIN_UUID}-g1`, 'a new thread starts for new work');
   });
 
   it('uses at most its number of threads however many jobs wait', async () => {

@@ -83,7 +83,10 @@ describe('vm recovery at start', () => {
     await recover(hv, store);
     assert.deepEqual(hv.domain(VM.uuid).config.disks, []);
     assert.equal(hv.domain(VM.uuid).config.metadata.size, 0);
-    assert.equal(await store.readRecord(VM.uuid), undefined);
+    const kept = await store.readRecord(VM.uuid);
+    assert.equal(kept?.current, undefined);
+    assert.equal(kept?.pending, undefined);
+    assert.equal(kept?.lineage?.instanceId, oldImage.instanceId, 'the lineage outlives the drive');
     assert.deepEqual(images(), []);
   });
 
@@ -103,7 +106,7 @@ describe('vm recovery at start', () => {
     assert.match(report.failed[0]!.error, /cannot acquire state change lock/);
     assert.deepEqual((await store.readRecord(WEDGED.uuid))?.pending?.image?.path, wedgedNew.path, 'its half-done change waits');
     assert.ok(images().includes(name(wedgedOld)!) && images().includes(name(wedgedNew)!), 'neither of its images is swept');
-    assert.equal(await store.readRecord(VM.uuid), undefined, 'the other domain is settled');
+    assert.equal((await store.readRecord(VM.uuid))?.pending, undefined, 'the other domain is settled');
     assert.deepEqual(hv.domain(VM.uuid).config.disks, []);
   });
 

@@ -46,7 +46,8 @@ describe('vm service flows (libvirt stand-in)', () => {
     assert.equal(result.changed, true);
     assert.equal(result.payload.target, 'sdb');
     assert.equal(result.payload.bus, 'sata');
-    assert.equal(result.payload.instanceId, VM.uuid);
+    assert.equal(result.payload.instanceId, `${VM.uuid}-g1`);
+    assert.deepEqual(result.instance, { instanceId: `${VM.uuid}-g1`, generation: 1, reason: 'first instance', firstInstance: true });
     assert.equal(hv.domain(VM.uuid).state, 'running');
     assert.deepEqual(configDisks(), [INSTALL_CD, { device: 'cdrom', bus: 'sata', target: 'sdb', source: result.payload.path }]);
     const order = hv.calls.filter((c) => /^(attachDevice|setMetadata|start|resume)/.test(c));
@@ -70,20 +71,21 @@ describe('vm service flows (libvirt stand-in)', () => {
   });
 
   it('warns that a guest keeps its cached instance when a new instance-id follows the domain UUID', async () => {
-    const first = await service.start(VM.uuid, seedInitialization());
-    assert.deepEqual(first.warnings, []);
+    const first = await service.start(VM.uuid, { ...seedInitialization(), instanceId: VM.uuid });
+    assert.equal(first.warnings.length, 1);
+    assert.match(first.warnings[0] ?? '', /instance-id 6f1c7e2a-\S+ is the domain UUID.*never read a later drive/);
     await hv.destroy(VM);
-    const renewed = await service.start(VM.uuid, { ...seedInitialization(), instanceId: 'rebuild-2' });
-    assert.equal(renewed.payload.instanceId, 'rebuild-2');
+    const renewed = await service.start(VM.uuid, seedInitialization());
+    assert.equal(renewed.payload.instanceId, `${VM.uuid}-g2`);
     assert.equal(renewed.warnings.length, 1);
-    assert.match(renewed.warnings[0] ?? '', /instance-id rebuild-2 is not the domain UUID: this guest's cloud-init ran with instance-id 6f1c7e2a-.*keeps that instance from its cache/);
+    assert.match(renewed.warnings[0] ?? '', /this guest's cloud-init ran with instance-id 6f1c7e2a-\S+, the domain UUID: it keeps that instance from its cache/);
     await hv.destroy(VM);
     const third = await service.start(VM.uuid, { ...seedInitialization(), instanceId: 'rebuild-3' });
     assert.deepEqual(third.warnings, [], 'once the instance-id is not the UUID, a new one is read');
     await hv.destroy(VM);
     await service.detach(VM.uuid);
-    const unknown = await service.start(VM.uuid, { ...seedInitialization(), instanceId: 'rebuild-4' });
-    assert.match(unknown.warnings[0] ?? '', /if this guest's cloud-init ever ran with instance-id 6f1c7e2a-/, 'without a record the agent cannot know');
+    const back = await service.start(VM.uuid, seedInitialization());
+    assert.deepEqual([back.instance.instanceId, back.instance.reason, back.warnings], ['rebuild-3', 'unchanged', []], 'the lineage outlives the detach');
   });
 
   it('a failure before resume destroys the domain and restores definition, record and files', async () => {
@@ -161,13 +163,15 @@ describe('vm service flows (libvirt stand-in)', () => {
     assert.equal(second.verified.liveSource, true);
   });
 
-  it('Payload.detach removes our CD-ROM, record and image and nothing else', async () => {
+  it('Payload.detach removes our CD-ROM and image and nothing else; the record keeps only the lineage', async () => {
     const attached = await service.attach(VM.name, seedInitialization());
     const result = await service.detach(VM.name);
     assert.equal(result.removed?.path, attached.payload.path);
     assert.deepEqual(configDisks(), [INSTALL_CD]);
     assert.deepEqual(images(), []);
-    assert.equal(await store.readRecord(VM.uuid), undefined);
+    const kept = await store.readRecord(VM.uuid);
+    assert.deepEqual(Object.keys(kept ?? {}).sort(), ['lineage', 'name', 'uuid', 'version']);
+    assert.deepEqual(await service.list(), [], 'a lineage alone is no drive');
     assert.deepEqual(events.map(([m]) => m), ['Payload.attached', 'Payload.removed']);
     await assert.rejects(service.detach(VM.name), (e: unknown) => e instanceof AgentError && e.code === 'PAYLOAD_NOT_FOUND');
   });

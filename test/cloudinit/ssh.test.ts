@@ -1,0 +1,21 @@
+import assert from 'node:assert/strict';
+import { sshConfig } from '../../src/cloudinit/ssh.js';
+import { initialization } from '../helpers/initialization.js';
+
+const FIRST = { instanceId: 'u-g1', firstInstance: true };
+const LATER = { instanceId: 'u-g2', firstInstance: false };
+
+describe('cloudinit host-key rule', () => {
+  it("leaves cloud-init's regeneration on for a domain's first instance", () => {
+    assert.equal(sshConfig(initialization(), FIRST)['ssh_deletekeys'], true);
+  });
+
+  it('keeps the keys on a re-initialization unless regeneration is asked for', () => {
+    assert.deepEqual(sshConfig(initialization(), LATER), { ssh_deletekeys: false });
+    assert.equal(sshConfig(initialization({ regenerateSshKeys: true }), LATER)['ssh_deletekeys'], true);
+  });
+
+  it('keeps the keys always when regeneration is explicitly refused', () => {
+    assert.deepEqual(sshConfig(initialization({ regenerateSshKeys: false }), FIRST), { ssh_deletekeys: false });
+  });
+});
