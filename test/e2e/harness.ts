@@ -146,6 +146,15 @@ export interface GuestFacts {
   readonly cloud_init_status: { rc: number; out: string; err: string };
   readonly cloud_init_result: string | null;
   readonly instance_id: string;
+  readonly previous_instance_id: string;
+  /** cloud-init logged something this boot (it did not, when ds-identify disabled it). */
+  readonly cloud_init_ran: boolean;
+  /** This boot's cloud-init.log lines about the instance and datasource. */
+  readonly lifecycle_log: readonly string[];
+  readonly ds_identify_log: string | null;
+  readonly generator_log: string | null;
+  /** Each network renderer file and rename rule in the guest, with its sha256. */
+  readonly network_files: Record<string, string>;
   readonly cloud_init_warnings: readonly string[];
   readonly metadata_urls_tried: number;
   readonly cloud_final_done_us: number | null;

@@ -7,6 +7,7 @@ drive: what the test learns is what the guest really did with it.
 """
 import base64
 import glob
+import hashlib
 import json
 import os
 import subprocess
@@ -70,11 +71,42 @@ def unit_exit_monotonic_us(unit):
     return int(out) if out.isdigit() else None
 
 
+CLOUD_INIT_LOG = "/var/log/cloud-init.log"
+BOOT_MARK = "configdrive-e2e: reported boot "
+
+
 def cloud_init_log_this_boot():
-    text = read("/var/log/cloud-init.log") or ""
-    marker = text.rfind("running 'init-local'")
-    start = text.rfind("\n", 0, marker) + 1 if marker >= 0 else 0
-    return text[start:]
+    """What cloud-init logged since the last report: empty on a boot it did not run."""
+    text = read(CLOUD_INIT_LOG) or ""
+    marker = text.rfind(BOOT_MARK)
+    return text if marker < 0 else text[text.find("\n", marker) + 1:]
+
+
+def mark_cloud_init_log(boot_id):
+    with open(CLOUD_INIT_LOG, "a") as f:
+        f.write("%s%s\n" % (BOOT_MARK, boot_id))
+
+
+# Where each network renderer writes, and the rename rules that keep NIC names.
+NETWORK_FILES = [
+    "/etc/network/interfaces", "/etc/network/interfaces.d/*", "/etc/netplan/*", "/etc/systemd/network/*",
+    "/etc/NetworkManager/system-connections/*", "/etc/sysconfig/network-scripts/ifcfg-*",
+    "/etc/udev/rules.d/70-persistent-net.rules",
+]
+
+
+def network_files():
+    found = {}
+    for pattern in NETWORK_FILES:
+        for path in sorted(glob.glob(pattern)):
+            if os.path.isfile(path):
+                with open(path, "rb") as f:
+                    found[path] = hashlib.sha256(f.read()).hexdigest()
+    return found
+
+
+# cloud-init.log lines that say which instance and datasource a boot used.
+LIFECYCLE_WORDS = ("new=", "iid-datasource-none", "fallback", "previous iid", "Used Data", "datasource", "No network config applied", "cache invalid")
 
 
 def homes():
@@ -98,6 +130,7 @@ def facts():
         return value
 
     log = cloud_init_log_this_boot()
+    boot_id = (read("/proc/sys/kernel/random/boot_id") or "").strip()
     addresses = timed("settle_addresses", settled_addresses)
     status = timed("cloud_init_status", lambda: run("cloud-init", "status", "--long"))
     block = timed("lsblk_blkid", lambda: (
@@ -105,7 +138,7 @@ def facts():
         {os.path.basename(d): run("blkid", "-o", "export", d)["out"] for d in sorted(glob.glob("/dev/sr*"))},
     ))
     out = {
-        "boot_id": (read("/proc/sys/kernel/random/boot_id") or "").strip(),
+        "boot_id": boot_id,
         "cmdline": (read("/proc/cmdline") or "").strip(),
         "hostname": run("hostname")["out"].strip(),
         "etc_hostname": (read("/etc/hostname") or "").strip(),
@@ -127,12 +160,19 @@ def facts():
         "cloud_init_status": status,
         "cloud_init_result": read("/run/cloud-init/result.json"),
         "instance_id": (read("/var/lib/cloud/data/instance-id") or "").strip(),
+        "previous_instance_id": (read("/var/lib/cloud/data/previous-instance-id") or "").strip(),
+        "cloud_init_ran": log != "",
+        "lifecycle_log": [l for l in log.splitlines() if any(w in l for w in LIFECYCLE_WORDS)],
+        "ds_identify_log": read("/run/cloud-init/ds-identify.log"),
+        "generator_log": read("/run/cloud-init/cloud-init-generator.log"),
+        "network_files": network_files(),
         "cloud_init_warnings": [l for l in log.splitlines() if " WARNING" in l or "DEPRECAT" in l],
         "metadata_urls_tried": sum(1 for l in log.splitlines() if "url_helper" in l and "http" in l),
         "cloud_final_done_us": unit_exit_monotonic_us("cloud-final.service"),
         "failed_units": run("systemctl", "--failed", "--plain", "--no-legend")["out"],
         "uptime_s": float((read("/proc/uptime") or "0").split()[0]),
     }
+    mark_cloud_init_log(boot_id)
     out["reporter_started_s"] = started_uptime
     out["reporter_s"] = round(time.monotonic() - started, 3)
     out["reporter_timings"] = timings
