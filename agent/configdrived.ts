@@ -187,6 +187,10 @@ async function run(config: Config, configFile: string, flags: Readonly<Record<st
         (gone) => gone.length > 0 && log.info('removed drives of undefined domains', { domains: gone.join(',') }),
         (err: unknown) => log.warning('sweep of undefined domains failed', { error: toAgentError(err).message }),
       );
+      service.endFinishedRuns().then(
+        (ended) => ended.length > 0 && log.info('removed drives whose run ended (Run Once, or an eject QEMU refused)', { domains: ended.join(',') }),
+        (err: unknown) => log.warning('sweep of ended runs failed', { error: toAgentError(err).message }),
+      );
       service.settlePending().then(
         ({ settled }) => settled.length > 0 && log.info('resolved changes left half done', { domains: settled.join(',') }),
         (err: unknown) => log.warning('retry of changes left half done failed', { error: toAgentError(err).message }),

@@ -10,7 +10,6 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { AgentError } from '../src/errors.js';
 import { readIsoFile } from '../src/iso/index.js';
 import { domainType, embedUri, prepareEmbedRoot } from '../src/libvirt/embed.js';
 import { RpcClient } from '../src/rpc/client.js';
@@ -90,7 +89,7 @@ async function main(): Promise<number> {
     const xml = readFileSync(SEED_XML, 'utf8');
     process.stdout.write(xml.split('\n').slice(0, 6).map((l) => `  ${l}`).join('\n') + '\n  ...\n');
     t = performance.now();
-    const result = await client.call<{ domain: { name: string; uuid: string }; device: { bus: string; target: string }; path: string; size: number; sha256: string; instanceId: string; verified: { label: string; files: number; liveSource: boolean } }>('VM.start', {
+    const result = await client.call<{ domain: { name: string; uuid: string }; device: { bus: string; target: string }; path: string; size: number; sha256: string; instanceId: string; generation: number; reason: string; verified: { label: string; files: number; liveSource: boolean } }>('VM.start', {
       domain: 'configdrive-demo',
       initialization: xml,
       format: 'xml',
@@ -98,7 +97,7 @@ async function main(): Promise<number> {
     process.stdout.write(`VM.start answered in ${ms(t)} (build, store, define, start paused, verify, resume)\n`);
     process.stdout.write(`attached     ${result.device.bus} ${result.device.target} <- ${result.path}\n`);
     process.stdout.write(`image        ${String(result.size)} bytes, sha256 ${result.sha256}\n`);
-    process.stdout.write(`instance-id  ${result.instanceId} (the domain's UUID)\n`);
+    process.stdout.write(`instance-id  ${result.instanceId} (generation ${String(result.generation)}, ${result.reason})\n`);
     process.stdout.write(`verified     label ${result.verified.label}; ${String(result.verified.files)} files read back from disk match; live XML shows the drive: ${String(result.verified.liveSource)}\n`);
     const state = await recordedState(client);
     process.stdout.write(`domain state ${state}\n`);
@@ -111,17 +110,11 @@ async function main(): Promise<number> {
     }
 
     step('clean up');
-    await client.call('Payload.detach', { domain: 'configdrive-demo' }).then(
-      () => process.stdout.write('Payload.detach: drive ejected, removed from the definition, record and image deleted\n'),
-      (err: unknown) => {
-        // Measured in 1 to 10 of 100 detaches right after a start: the guest's firmware
-        // closes the tray under libvirt 9.0, which then believes it open and QEMU refuses
-        // every eject until the guest stops (docs/libvirt.md). Nothing is lost: record,
-        // libvirt and QEMU still agree on the drive, and undefining the domain below
-        // removes it all.
-        if (!(err instanceof AgentError && err.code === 'LIBVIRT_ERROR' && /Tray of device .* is not open/.test(err.message))) throw err;
-        process.stdout.write(`Payload.detach refused by QEMU (its tray was closed by the guest's firmware); the drive goes with the domain below\n`);
-      },
+    const detached = await client.call<{ deferred: string | null }>('Payload.detach', { domain: 'configdrive-demo' });
+    process.stdout.write(
+      detached.deferred === null
+        ? "Payload.detach: drive ejected, removed from the definition, image deleted; the record keeps the domain's instance lineage\n"
+        : `Payload.detach: removed from the definition; ${detached.deferred}\n`,
     );
     client.close();
     running.kill('SIGTERM');

@@ -156,8 +156,8 @@ export const clientCommands: readonly Command[] = [
   simpleCommand('get', 'Payload.get', "show a domain's drive from this agent", ' DOMAIN', true, getText),
   domainCommand('start', 'VM.start', 'start a shut-off domain with a config drive (build, attach, verify, resume)', 'Builds the drive, puts it in the persistent definition, starts the domain paused,\nverifies what QEMU has, and resumes it. On any failure the domain is left as it was.'),
   domainCommand('attach', 'Payload.attach', "put a config drive in front of a domain without starting it", 'Shut off: the drive goes into the definition. Running: the media of the agent\'s\nCD-ROM is changed (a new instance-id makes cloud-init run again).'),
-  simpleCommand('detach', 'Payload.detach', "remove the agent's drive from a domain and delete its image", ' DOMAIN', true, (v: { domain: { name: string }; removed: { path: string } | null }) =>
-    `${v.domain.name}: removed ${v.removed?.path ?? 'the drive'}\n`),
+  simpleCommand('detach', 'Payload.detach', "remove the agent's drive from a domain and delete its image", ' DOMAIN', true, (v: { domain: { name: string }; removed: { path: string } | null; deferred: string | null }) =>
+    v.deferred === null ? `${v.domain.name}: removed ${v.removed?.path ?? 'the drive'}\n` : `${v.domain.name}: removed from the definition; ${v.deferred}\n`),
   {
     name: 'watch',
     summary: 'print notifications (drives attached and removed) as they happen',

@@ -159,7 +159,14 @@ export class VmService {
     });
   }
 
-  async detach(domain: string): Promise<{ domain: DomainRef; removed: AttachedPayload | null }> {
+  /**
+   * The domain no longer gets the drive: the definition loses it at once. A running guest
+   * loses it now too, unless QEMU refuses the eject (right after a start the firmware can
+   * leave libvirt believing the tray open while QEMU has it closed, and no retry or force
+   * helps: docs/libvirt.md). Then the drive stays in this run only, like a Run Once drive,
+   * and goes with its image when the domain stops; `deferred` says so.
+   */
+  async detach(domain: string): Promise<{ domain: DomainRef; removed: AttachedPayload | null; deferred: string | null }> {
     const { hv, store } = this.deps;
     const dom = await hv.lookup(domain);
     return this.lock.run(dom.uuid, async () => {
@@ -172,21 +179,31 @@ export class VmService {
       }
       const kept: DomainRecord = { ...(record === undefined ? { version: 1, uuid: dom.uuid } : settledRecord(record)), name: dom.name };
       await store.writeRecord({ ...kept, pending: { op: 'detach', startedAt: this.now() } });
+      let refused: unknown;
       try {
         if (live) await removeMedia(hv, dom, await readOurDrive(hv, dom, true), { live: true });
       } catch (err) {
-        // QEMU refused and nothing was taken out: libvirt, QEMU and the record go on
-        // naming the drive, and its image stays (QEMU holds it).
-        await this.cleanup(`restore the record of ${dom.name}`, () => store.writeRecord(kept));
-        throw err;
+        if (!trayRefused(err) || kept.current === undefined) {
+          // Nothing was taken out: libvirt, QEMU and the record go on naming the drive,
+          // and its image stays (QEMU holds it).
+          await this.cleanup(`restore the record of ${dom.name}`, () => store.writeRecord(kept));
+          throw err;
+        }
+        refused = err;
       }
       await removeMedia(hv, dom, config, { config: true });
+      const removed = record?.current ?? null;
+      if (refused !== undefined && kept.current !== undefined) {
+        // The running guest keeps the drive for this run; its image goes when the run ends.
+        await store.writeRecord({ ...kept, current: { ...kept.current, runOnce: true } });
+        const why = refused instanceof Error ? refused.message : String(refused);
+        return { domain: dom, removed, deferred: `the running guest keeps the drive until it stops (QEMU refused the eject: ${why}); the definition no longer has it` };
+      }
       const path = record?.current?.path ?? config.record?.path;
       if (path !== undefined) await store.removeImage(path);
       await keepLineage(store, kept, dom, live);
-      const removed = record?.current ?? null;
       this.deps.notify?.('Payload.removed', { domain: dom, path: path ?? null });
-      return { domain: dom, removed };
+      return { domain: dom, removed, deferred: null };
     });
   }
 
@@ -207,6 +224,7 @@ export class VmService {
     const kept = detachedRecord(record, dom, true);
     if (kept === undefined) await this.deps.store.removeRecord(dom.uuid);
     else await this.deps.store.writeRecord(kept);
+    this.deps.notify?.('Payload.removed', { domain: dom, path: record.current.path, reason: 'run ended' });
     return kept;
   }
 
@@ -237,6 +255,23 @@ export class VmService {
       });
     }
     return removed;
+  }
+
+  /**
+   * Drives of one run only (Run Once, or a detach QEMU refused) whose run has ended: their
+   * images go, the lineage stays. Returns the domains whose drive went.
+   */
+  async endFinishedRuns(): Promise<string[]> {
+    const ended: string[] = [];
+    for (const { uuid } of (await this.deps.store.listRecords()).filter((r) => r.current?.runOnce === true)) {
+      await this.lock.run(uuid, async () => {
+        const record = await this.deps.store.readRecord(uuid);
+        const dom = record === undefined ? undefined : await this.deps.hv.lookup(uuid).catch(() => undefined);
+        if (dom === undefined) return;
+        if ((await this.endRunOnce(dom, record))?.current === undefined) ended.push(uuid);
+      });
+    }
+    return ended;
   }
 
   /**
@@ -444,6 +479,11 @@ function cachedInstanceWarnings(dom: DomainRef, history: InstanceHistory | undef
     ];
   }
   return [];
+}
+
+/** QEMU's refusal to eject a tray it holds closed while libvirt believes it open. */
+function trayRefused(err: unknown): boolean {
+  return err instanceof AgentError && err.code === 'LIBVIRT_ERROR' && /Tray of device .* is not open/.test(err.message);
 }
 
 /** A drive attached by an agent whose store was lost: what the domain's metadata says of it. */

@@ -11,11 +11,15 @@ describe('cloudinit host-key rule', () => {
   });
 
   it('keeps the keys on a re-initialization unless regeneration is asked for', () => {
-    assert.deepEqual(sshConfig(initialization(), LATER), { ssh_deletekeys: false });
+    assert.deepEqual(sshConfig(initialization(), LATER), { ssh_deletekeys: false, ssh_genkeytypes: ['rsa', 'ecdsa', 'ed25519'] });
     assert.equal(sshConfig(initialization({ regenerateSshKeys: true }), LATER)['ssh_deletekeys'], true);
   });
 
+  it('names the key types either way, so a kept set gains no type of cloud-init\'s default list (DSA)', () => {
+    for (const identity of [FIRST, LATER]) assert.deepEqual(sshConfig(initialization(), identity)['ssh_genkeytypes'], ['rsa', 'ecdsa', 'ed25519']);
+  });
+
   it('keeps the keys always when regeneration is explicitly refused', () => {
-    assert.deepEqual(sshConfig(initialization({ regenerateSshKeys: false }), FIRST), { ssh_deletekeys: false });
+    assert.equal(sshConfig(initialization({ regenerateSshKeys: false }), FIRST)['ssh_deletekeys'], false);
   });
 });

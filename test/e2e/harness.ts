@@ -146,7 +146,6 @@ export interface GuestFacts {
   readonly cloud_init_status: { rc: number; out: string; err: string };
   readonly cloud_init_result: string | null;
   readonly instance_id: string;
-  readonly previous_instance_id: string;
   /** cloud-init logged something this boot (it did not, when ds-identify disabled it). */
   readonly cloud_init_ran: boolean;
   /** This boot's cloud-init.log lines about the instance and datasource. */

@@ -176,6 +176,32 @@ describe('vm service flows (libvirt stand-in)', () => {
     await assert.rejects(service.detach(VM.name), (e: unknown) => e instanceof AgentError && e.code === 'PAYLOAD_NOT_FOUND');
   });
 
+  it('Payload.detach of a running domain whose eject QEMU refuses: out of the definition now, out of the guest when its run ends', async () => {
+    const started = await service.start(VM.name, seedInitialization());
+    hv.failures.set('updateDevice', new AgentError('LIBVIRT_ERROR', "internal error: unable to execute QEMU command 'blockdev-remove-medium': Tray of device 'sata0-0-1' is not open"));
+    const result = await service.detach(VM.name);
+    assert.match(result.deferred ?? '', /the running guest keeps the drive until it stops/);
+    assert.deepEqual(configDisks(), [INSTALL_CD], 'the definition no longer has it');
+    assert.equal(hv.domain(VM.uuid).live?.disks[1]?.source, started.payload.path, 'the running domain still has it');
+    assert.equal((await store.readRecord(VM.uuid))?.current?.runOnce, true);
+    assert.ok(existsSync(started.payload.path), 'QEMU holds the image: it stays');
+    assert.deepEqual(await service.endFinishedRuns(), [], 'not while the domain runs');
+    await hv.destroy(VM);
+    assert.deepEqual(await service.endFinishedRuns(), [VM.uuid]);
+    assert.equal(existsSync(started.payload.path), false);
+    assert.deepEqual(Object.keys((await store.readRecord(VM.uuid)) ?? {}).sort(), ['lineage', 'name', 'uuid', 'version']);
+    assert.deepEqual(events.map(([m, p]) => [m, p['reason']]), [['Payload.attached', 'first instance'], ['Payload.removed', 'run ended']]);
+  });
+
+  it('Payload.detach refused for another reason changes nothing and says why', async () => {
+    const started = await service.start(VM.name, seedInitialization());
+    hv.failures.set('updateDevice', new AgentError('LIBVIRT_ERROR', 'injected eject failure'));
+    await assert.rejects(service.detach(VM.name), /injected eject failure/);
+    assert.equal(configDisks()[1]?.source, started.payload.path);
+    assert.deepEqual((await store.readRecord(VM.uuid))?.current, started.payload);
+    assert.equal((await store.readRecord(VM.uuid))?.pending, undefined);
+  });
+
   it('names a missing domain with DOMAIN_NOT_FOUND and writes nothing', async () => {
     await assert.rejects(service.start('no-such-vm', seedInitialization()), (e: unknown) => e instanceof AgentError && e.code === 'DOMAIN_NOT_FOUND');
     assert.deepEqual(images(), []);

@@ -160,7 +160,6 @@ def facts():
         "cloud_init_status": status,
         "cloud_init_result": read("/run/cloud-init/result.json"),
         "instance_id": (read("/var/lib/cloud/data/instance-id") or "").strip(),
-        "previous_instance_id": (read("/var/lib/cloud/data/previous-instance-id") or "").strip(),
         "cloud_init_ran": log != "",
         "lifecycle_log": [l for l in log.splitlines() if any(w in l for w in LIFECYCLE_WORDS)],
         "ds_identify_log": read("/run/cloud-init/ds-identify.log"),
