@@ -415,10 +415,9 @@ describe('cloudinit cases read by every cloud-init generation (Debian 11 to fork
   });
 
   it('reads with the releases asked for, each from its own unpacked package', () => {
-    assert.deepEqual(
-      facts_.map((f) => f.version.split('.').slice(0, 2).join('.')),
-      ['20.4', '22.4', '25.1', facts_[3]?.version.startsWith('26.') ? facts_[3].version.split('.').slice(0, 2).join('.') : '26.x'],
-    );
+    // A suite that moves on fails here, so the table's header is never stale unnoticed.
+    const expected = [/^20\.4\./, /^22\.4\./, /^25\.1\./, /^26\./];
+    facts_.forEach((f, r) => assert.match(f.version, expected[r] ?? /^$/, `${releases[r]?.suite ?? '?'} now has cloud-init ${f.version}`));
     for (const [r, f] of facts_.entries()) assert.ok(f.module.startsWith(releases[r]?.dir ?? '\0'), `${f.module} is not under ${String(releases[r]?.dir)}`);
     assert.ok(views.every((row) => row.some((v) => v.public_keys.includes(ROOT_KEY))), "every release reads the seed's root key");
   });
