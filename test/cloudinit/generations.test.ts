@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import yaml from 'js-yaml';
-import { buildDriveTree, type BuiltDrive } from '../../src/cloudinit/index.js';
+import { buildDriveTree, firstIdentity, type BuiltDrive } from '../../src/cloudinit/index.js';
 import type { DomainFacts } from '../../src/cloudinit/types.js';
 import type { Initialization } from '../../src/initialization/types.js';
 import { clearPassword, DOMAIN_UUID, facts, hashedPassword, initialization, nic, user } from '../helpers/initialization.js';
@@ -83,7 +83,7 @@ const CASES: readonly Case[] = [
   },
   { label: 'user: root, pre-hashed password', facts: ONE_NIC, init: initialization({ users: [user('root', { password: hashedPassword(SHA512_HASH) })] }) },
   { label: 'user: host name + domain', facts: ONE_NIC, init: initialization({ hostName: 'web1', domain: 'example.com' }) },
-  { label: 'user: host keys kept', facts: ONE_NIC, init: initialization({ hostName: 'keep' }) },
+  { label: 'user: host keys kept', facts: ONE_NIC, init: initialization({ hostName: 'keep', regenerateSshKeys: false }) },
   {
     label: 'user: binary and YAML-like files',
     facts: ONE_NIC,
@@ -167,7 +167,9 @@ async function hashMatches(hash: string, userName: string, init: Initialization)
 async function userProblems(c: Case, built: BuiltDrive, view: GenerationView, release: ReleaseFacts): Promise<{ problems: string[]; notes: string[] }> {
   const problems: string[] = [];
   const notes: string[] = [];
-  const expectedId = c.init.instanceId ?? DOMAIN_UUID;
+  // Offline builds are the domain's first generation (src/cloudinit/drive.ts firstIdentity).
+  const expectedId = firstIdentity(c.init, c.facts).instanceId;
+  if (c.init.instanceId === undefined && expectedId !== `${DOMAIN_UUID}-g1`) problems.push(`first identity is ${expectedId}`);
   if (view.instance_id !== expectedId) problems.push(`instance-id is ${String(view.instance_id)}, not ${expectedId}`);
   if (built.instanceId !== expectedId) problems.push(`the drive's instance id is ${built.instanceId}`);
   if (c.init.hostName !== undefined) {
