@@ -45,6 +45,7 @@ export interface Applied {
   readonly expired: readonly string[];
   readonly ssh_pwauth: readonly unknown[];
   readonly commands: readonly (readonly string[])[];
+  readonly command_log: readonly { readonly args: readonly string[]; readonly users: readonly string[] }[];
   readonly log_warnings: readonly string[];
 }
 

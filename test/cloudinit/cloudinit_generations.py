@@ -285,6 +285,15 @@ def applied(cloud_config: dict, sys_cfg: dict, public_keys: list, scratch: str, 
             "expired": expired,
             "ssh_pwauth": ssh_pwauth,
             "commands": [c["args"] for c in recorder.commands],
+            # In order, with the accounts each chpasswd was fed: whether an unlock came
+            # after a password was set decides whether it changed anything.
+            "command_log": [
+                {
+                    "args": c["args"],
+                    "users": [line.partition(":")[0] for line in (c["data"] or "").splitlines()] if c["args"][:1] == ["chpasswd"] else [],
+                }
+                for c in recorder.commands
+            ],
             "wrote": wrote,
             "log_warnings": collect.since(before),
         }

@@ -45,6 +45,23 @@ const CASES: readonly Case[] = [
   { label: 'net: SLAAC', facts: ONE_NIC, init: initialization({ nics: [nic('eth0', { ipv6: { boot: 'autoconf' } })] }) },
   { label: 'net: DHCPv6 stateless', facts: ONE_NIC, init: initialization({ nics: [nic('eth0', { ipv4: { boot: 'dhcp' }, ipv6: { boot: 'dhcp+autoconf' } })] }) },
   { label: 'net: DNS on a DHCP-only NIC', facts: ONE_NIC, init: initialization({ dns, nics: [nic('eth0', { ipv4: { boot: 'dhcp' } })] }) },
+  {
+    label: 'net: DHCPv4 + SLAAC + DNS',
+    facts: ONE_NIC,
+    init: initialization({ dns, nics: [nic('eth0', { ipv4: { boot: 'dhcp' }, ipv6: { boot: 'autoconf' } })] }),
+  },
+  {
+    label: 'net: DHCPv4 + static v6 + DNS',
+    facts: ONE_NIC,
+    init: initialization({ dns, nics: [nic('eth0', { ipv4: { boot: 'dhcp' }, ipv6: { boot: 'static', address: '2001:db8::10', prefix: 64 } })] }),
+  },
+  { label: 'net: DNS on an IPv6-only NIC', facts: ONE_NIC, init: initialization({ dns, nics: [nic('eth0', { ipv6: { boot: 'autoconf' } })] }) },
+  { label: 'net: search domain only, DHCP', facts: ONE_NIC, init: initialization({ dns: { servers: [], search: ['example.com'] }, nics: [nic('eth0', { ipv4: { boot: 'dhcp' } })] }) },
+  {
+    label: 'net: IPv6 DNS only, IPv4 NIC',
+    facts: ONE_NIC,
+    init: initialization({ dns: { servers: ['2001:db8::53'], search: ['example.com'] }, nics: [nic('eth0', { ipv4: { boot: 'static', address: '192.0.2.10', prefix: 24 } })] }),
+  },
   { label: 'net: DNS only, no NIC', facts: facts(), init: initialization({ dns }) },
   { label: 'net: NIC not on boot', facts: ONE_NIC, init: initialization({ nics: [nic('eth0', { onBoot: false, ipv4: { boot: 'static', address: '192.0.2.10', prefix: 24 } })] }) },
   {
@@ -74,6 +91,20 @@ const CASES: readonly Case[] = [
       ],
     }),
   },
+  {
+    label: 'net: ENI protocol, DHCP + DNS',
+    facts: ONE_NIC,
+    init: initialization({ networkProtocol: 'eni', dns, nics: [nic('eth0', { ipv4: { boot: 'dhcp' } })] }),
+  },
+  {
+    label: 'net: ENI protocol, DHCPv4 + static v6 + DNS',
+    facts: ONE_NIC,
+    init: initialization({
+      networkProtocol: 'eni',
+      dns,
+      nics: [nic('eth0', { ipv4: { boot: 'dhcp' }, ipv6: { boot: 'static', address: '2001:db8::10', prefix: 64 } })],
+    }),
+  },
   // The user cases of drive.test.ts.
   { label: "user: the seed's settings", facts: SEED_FACTS, init: seedInitialization() },
   {
@@ -82,6 +113,12 @@ const CASES: readonly Case[] = [
     init: initialization({ users: [user('alice', { password: clearPassword(CLEAR['alice'] ?? ''), authorizedKeys: [OTHER_KEY], groups: ['adm', 'sudo'], sudo: true })] }),
   },
   { label: 'user: root, pre-hashed password', facts: ONE_NIC, init: initialization({ users: [user('root', { password: hashedPassword(SHA512_HASH) })] }) },
+  { label: 'user: root key, no password', facts: ONE_NIC, init: initialization({ users: [user('root', { authorizedKeys: [ROOT_KEY] })] }) },
+  {
+    label: 'user: root and alice, passwords',
+    facts: ONE_NIC,
+    init: initialization({ users: [user('root', { password: clearPassword(CLEAR['root'] ?? '') }), user('alice', { password: clearPassword(CLEAR['alice'] ?? '') })] }),
+  },
   { label: 'user: host name + domain', facts: ONE_NIC, init: initialization({ hostName: 'web1', domain: 'example.com' }) },
   { label: 'user: host keys kept', facts: ONE_NIC, init: initialization({ hostName: 'keep', regenerateSshKeys: false }) },
   {
@@ -146,6 +183,8 @@ interface Verdict {
   readonly user: string[];
   /** undefined: the case has no network config; null: the release lacks the renderer. */
   readonly renderers: Partial<Record<RendererName, string[] | null>>;
+  /** Settings a renderer drops that the build's warnings name (renderer, release range, setting). */
+  readonly warned: Partial<Record<RendererName, string[]>>;
   readonly notes: string[];
 }
 
@@ -161,6 +200,34 @@ async function hashMatches(hash: string, userName: string, init: Initialization)
   const m = /^\$6\$([^$]+)\$/.exec(hash);
   if (clear === undefined || m === null) return false;
   return (await run('/usr/bin/openssl', ['passwd', '-6', '-salt', m[1] ?? '', clear])).trim() === hash;
+}
+
+/**
+ * What the releases' commands do to root, which every image has: its password set with
+ * chpasswd when one was asked for, and nothing else. One exception: `passwd -u root`
+ * after root's password was set, which 24.3 and later run for `lock_passwd: false` and
+ * which leaves a crypt hash as it is (shadow 4.13's passwd only strips a leading `!`;
+ * measured with `passwd -R` on a scratch root: `$6$...` unchanged, rc 0, nothing on
+ * stderr). Before a password is set, the same command unlocks `!$6$...` and fails on
+ * `!` (rc 3, stderr), after which cloud-init blanks the password with `passwd -d`.
+ */
+function rootCommandProblems(c: Case, view: GenerationView): string[] {
+  const problems: string[] = [];
+  const asked = c.init.users.find((u) => u.name === 'root')?.password !== undefined;
+  let set = false;
+  for (const { args, users } of view.applied.command_log) {
+    if (args[0] === 'chpasswd') {
+      if (users.includes('root')) {
+        if (!asked) problems.push("root's password is set though none was asked for");
+        set = true;
+      }
+      continue;
+    }
+    if (!args.includes('root')) continue;
+    if (args[0] === 'passwd' && args[1] === '-u' && args.length === 3 && set) continue;
+    problems.push(`runs ${args.join(' ')}${set ? ' after setting the password' : ''}`);
+  }
+  return problems;
 }
 
 /** The user-data side: what every release must read and apply the same way. */
@@ -189,7 +256,8 @@ async function userProblems(c: Case, built: BuiltDrive, view: GenerationView, re
   if (view.users.default_user !== null) problems.push(`the distro default user ${view.users.default_user} would be created`);
   const created = new Map(view.applied.created.filter((u) => typeof u['name'] === 'string').map((u) => [u['name'] as string, u]));
   for (const u of c.init.users) {
-    if (!created.has(u.name)) problems.push(`cc_users_groups does not handle user ${u.name}`);
+    // root exists on every image: it is handled only for a password (checked below).
+    if (u.name !== 'root' && !created.has(u.name)) problems.push(`cc_users_groups does not handle user ${u.name}`);
     const keys = u.name === 'root' ? view.public_keys : ((created.get(u.name)?.['ssh_authorized_keys'] ?? []) as string[]);
     for (const key of u.authorizedKeys) if (!keys.includes(key)) problems.push(`key ${key.slice(0, 20)}… of ${u.name} is not applied`);
     if (u.password === undefined) continue;
@@ -206,6 +274,7 @@ async function userProblems(c: Case, built: BuiltDrive, view: GenerationView, re
     if (view.applied.expired.includes(u.name)) problems.push(`password of ${u.name} is expired at first login`);
     if (u.name !== 'root' && created.get(u.name)?.['lock_passwd'] !== false) problems.push(`password of ${u.name} is locked`);
   }
+  problems.push(...rootCommandProblems(c, view));
   if (c.init.timezone !== undefined && view.cloud_config['timezone'] !== c.init.timezone) problems.push('timezone lost');
   if (c.init.systemLocale !== undefined && view.cloud_config['locale'] !== c.init.systemLocale) problems.push('locale lost');
   const runcmd = (view.cloud_config['runcmd'] ?? []) as unknown[];
@@ -244,7 +313,14 @@ function rendersDhcp4(kind: RendererName, rendered: { files: Readonly<Record<str
 }
 
 /** One renderer's output against what the NICs asked for. */
-function renderProblems(c: Case, kind: RendererName, view: GenerationView): string[] | null {
+function renderProblems(
+  c: Case,
+  kind: RendererName,
+  view: GenerationView,
+  release: ReleaseFacts,
+  warnings: readonly RendererWarning[],
+  warned: string[],
+): string[] | null {
   const rendered = view.rendered?.[kind];
   if (rendered === undefined) return ['net-convert gave nothing'];
   if ('lacking' in rendered) return null;
@@ -267,10 +343,47 @@ function renderProblems(c: Case, kind: RendererName, view: GenerationView): stri
     if (n.onBoot && n.ipv4.boot === 'dhcp' && !rendersDhcp4(kind, rendered, n.name)) problems.push(`${n.name}: DHCPv4 not configured`);
   });
   if (c.init.nics.some((n) => n.onBoot)) {
-    for (const s of c.init.dns.servers) if (!all.includes(s)) problems.push(`DNS server ${s} missing`);
-    for (const s of c.init.dns.search) if (!all.includes(s)) problems.push(`DNS search ${s} missing`);
+    const items = [...c.init.dns.servers.map((s) => ({ what: `DNS server ${s}`, s })), ...c.init.dns.search.map((s) => ({ what: `DNS search ${s}`, s }))];
+    const own = warnings.filter((w) => w.renderer === kind && inRange(release.version, w));
+    for (const { what, s } of items) {
+      const written = all.includes(s);
+      const warnedBy = own.filter((w) => w.text.includes(s));
+      if (!written && warnedBy.length === 0) problems.push(`${what} missing`);
+      else if (!written) warned.push(`${what} not written, as the build warns`);
+      // A warning that says more is lost than is lost is as wrong as a missing one.
+      else if (warnedBy.length > 0) problems.push(`${what} is written, but the build warns it is not: ${warnedBy[0]?.text ?? ''}`);
+    }
   }
   return problems;
+}
+
+/** A build warning saying that one renderer, from one cloud-init version on, drops a DNS setting. */
+interface RendererWarning {
+  readonly renderer: string;
+  readonly from: readonly number[];
+  readonly to?: readonly number[];
+  readonly text: string;
+}
+
+/** The warnings of the form network-data.ts uses; any other warning names no renderer. */
+function rendererWarnings(warnings: readonly string[]): RendererWarning[] {
+  return warnings.flatMap((text) => {
+    const m = /^dns: cloud-init (\d+)\.(\d+)(?: to (\d+)\.(\d+)| and later), ([a-z-]+) renderer: .+ not written \(/.exec(text);
+    if (m === null) return [];
+    const to = m[3] === undefined ? undefined : [Number(m[3]), Number(m[4])];
+    return [{ renderer: m[5] ?? '', from: [Number(m[1]), Number(m[2])], ...(to === undefined ? {} : { to }), text }];
+  });
+}
+
+/** Whether major.minor of `version` lies in [from, to] (to: that minor's every patch release). */
+function inRange(version: string, w: RendererWarning): boolean {
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  const key = major * 1000 + minor;
+  const [fMajor = 0, fMinor = 0] = w.from;
+  if (key < fMajor * 1000 + fMinor) return false;
+  if (w.to === undefined) return true;
+  const [tMajor = 0, tMinor = 0] = w.to;
+  return key <= tMajor * 1000 + tMinor;
 }
 
 function networkProblems(c: Case, view: GenerationView): string[] {
@@ -336,15 +449,24 @@ describe('cloudinit cases read by every cloud-init generation (Debian 11 to fork
         const drive = built[i];
         assert.ok(view !== undefined && drive !== undefined);
         if (view.error !== undefined) {
-          row.push({ user: [`cloud-init could not read the drive: ${view.error}`], renderers: {}, notes: [] });
+          row.push({ user: [`cloud-init could not read the drive: ${view.error}`], renderers: {}, warned: {}, notes: [] });
           continue;
         }
         const { problems, notes } = await userProblems(c, drive, view, release);
         const renderers: Partial<Record<RendererName, string[] | null>> = {};
         const hasNetwork = view.network !== undefined || view.eni !== undefined;
         problems.push(...networkProblems(c, view));
-        if (hasNetwork) for (const kind of RENDERERS) renderers[kind] = renderProblems(c, kind, view);
-        row.push({ user: problems, renderers, notes });
+        const warned: Partial<Record<RendererName, string[]>> = {};
+        const said = rendererWarnings(drive.warnings);
+        for (const w of drive.warnings) if (/renderer/.test(w) && !said.some((x) => x.text === w)) problems.push(`a renderer warning the table cannot read: ${w}`);
+        if (hasNetwork) {
+          for (const kind of RENDERERS) {
+            const list: string[] = [];
+            renderers[kind] = renderProblems(c, kind, view, release, said, list);
+            if (list.length > 0) warned[kind] = list;
+          }
+        }
+        row.push({ user: problems, renderers, warned, notes });
       }
       verdicts.push(row);
     }
@@ -362,11 +484,11 @@ describe('cloudinit cases read by every cloud-init generation (Debian 11 to fork
       const cells = verdicts.map((row) => {
         const v = row[i];
         if (v === undefined) return '?'.padEnd(22);
-        return [cell(v.user), ...RENDERERS.map((k) => cell(v.renderers[k]))].join(' ').padEnd(22);
+        return [cell(v.user), ...RENDERERS.map((k) => (v.renderers[k]?.length === 0 && v.warned[k] !== undefined ? 'wrn' : cell(v.renderers[k])))].join(' ').padEnd(22);
       });
       lines.push(`${c.label.padEnd(width)}  ${cells.join(' ')}`);
     });
-    lines.push('ok: as asked · BAD: see below · —: renderer not in this release · ·: no network config on the drive');
+    lines.push('ok: as asked · wrn: a setting dropped, named by a build warning (listed below) · BAD: see below · —: renderer not in this release · ·: no network config on the drive');
     for (const [r, row] of verdicts.entries()) {
       const name = header[r] ?? '?';
       const lacking = RENDERERS.filter((k) => !(facts_[r]?.output_kinds ?? []).includes(k));
@@ -377,6 +499,7 @@ describe('cloudinit cases read by every cloud-init generation (Debian 11 to fork
         const label = CASES[i]?.label ?? '?';
         for (const p of v.user) lines.push(`${name} | ${label} | cfg: ${p}`);
         for (const k of RENDERERS) for (const p of v.renderers[k] ?? []) lines.push(`${name} | ${label} | ${k}: ${p}`);
+        for (const k of RENDERERS) for (const p of v.warned[k] ?? []) lines.push(`${name} | ${label} | ${k} (warned): ${p}`);
       });
     }
     console.log(lines.map((l) => `      ${l}`).join('\n'));
