@@ -7,10 +7,14 @@
  *    goes on the alias `<nic>:1`, which the parser folds into the same device;
  *  - `hwaddress ether MAC` is how the parser learns a MAC to match the interface by;
  *  - it has no notion of DHCPv6 or SLAAC, so those settings are left out with a warning;
- *  - `auto` is what on_boot means here.
+ *  - `auto` is what on_boot means here;
+ *  - DNS goes on the NIC's static stanza if it has one (renderers such as netplan and
+ *    networkd take DNS from static subnets only), else on its first; the file has no
+ *    global DNS, so what a renderer cannot write is a build warning (dns-renderers.ts).
  */
 import type { Problem } from '../errors.js';
 import type { Initialization } from '../initialization/types.js';
+import { dnsRendererWarnings } from './dns-renderers.js';
 import { prefixToNetmask } from './network-data.js';
 import type { ResolvedNic } from './nics.js';
 
@@ -75,8 +79,17 @@ export function buildEni(init: Initialization, nics: readonly ResolvedNic[]): En
         ? [`address ${ipv4.address}`, `netmask ${prefixToNetmask(ipv4.prefix)}`, ipv4.gateway === undefined ? undefined : `gateway ${ipv4.gateway}`]
         : [];
     const method = ipv4.boot === 'none' ? 'manual' : ipv4.boot;
-    blocks.push(stanza(nic.name, 'inet', method, nic.onBoot, [hw, ...v4, ...dns]));
-    if (v6 !== undefined) blocks.push(stanza(`${nic.name}:1`, 'inet6', 'static', nic.onBoot, v6));
+    const dnsOnV6 = ipv4.boot !== 'static' && v6 !== undefined;
+    blocks.push(stanza(nic.name, 'inet', method, nic.onBoot, [hw, ...v4, ...(dnsOnV6 ? [] : dns)]));
+    if (v6 !== undefined) blocks.push(stanza(`${nic.name}:1`, 'inet6', 'static', nic.onBoot, [...v6, ...(dnsOnV6 ? dns : [])]));
   }
+  // DHCPv6 and SLAAC are left out above, so they give cloud-init no IPv6 subnet.
+  const carriers = nics.map(({ nic }) => ({
+    onBoot: nic.onBoot,
+    ipv4: nic.ipv4.boot,
+    ipv6: nic.ipv6.boot === 'static' ? ('static' as const) : ('none' as const),
+    dnsAfterInet: nic.ipv4.boot === 'dhcp' && nic.ipv6.boot === 'static',
+  }));
+  warnings.push(...dnsRendererWarnings(init.dns, carriers, 'eni'));
   return { text: `${blocks.join('\n\n')}\n`, problems, warnings };
 }

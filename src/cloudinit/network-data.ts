@@ -9,11 +9,20 @@
  *    (read by later versions, replacing dns_nameservers, so nothing is doubled), and as
  *    top-level `services`. One network per NIC, because renderers concatenate the
  *    lists of all of an interface's subnets;
+ *  - the search domains also go in a top-level `services` entry of their own,
+ *    `{type: dns, address: [], search: [...]}`: convert_net_json copies each top-level
+ *    service whole into a v1 `nameserver` entry, which is where the global search list
+ *    lives. Without it a DHCP-only NIC lost its search domains in sysconfig (20.4,
+ *    22.4) and networkd (22.4 and later), which read only global search or the static
+ *    subnets'. The empty address list keeps the servers listed once; the v1 handler
+ *    requires the key (a missing one fails the whole network config);
+ *  - what a renderer still cannot write is a build warning (dns-renderers.ts);
  *  - no NIC, no file: a file without links replaces cloud-init's DHCP fallback by a
  *    configuration with no interface at all, leaving the guest offline.
  */
 import type { Ipv4Config, Ipv6Config, NicConfiguration } from '../initialization/types.js';
 import type { Initialization } from '../initialization/types.js';
+import { dnsRendererWarnings } from './dns-renderers.js';
 import type { ResolvedNic } from './nics.js';
 
 type Json = string | number | boolean | null | readonly Json[] | { readonly [key: string]: Json };
@@ -81,6 +90,10 @@ function dnsServices(servers: readonly string[]): Json[] {
   return servers.map((address) => ({ type: 'dns', address }));
 }
 
+function globalDnsServices(dns: Initialization['dns']): Json[] {
+  return [...dnsServices(dns.servers), ...(dns.search.length === 0 ? [] : [{ type: 'dns', address: [], search: [...dns.search] }])];
+}
+
 function withDns(network: Network, dns: Initialization['dns']): Network {
   return {
     ...network,
@@ -119,6 +132,7 @@ export function buildNetworkData(init: Initialization, nics: readonly ResolvedNi
     const dnsIndex = Math.max(0, own.findIndex((n) => n['type'] === 'ipv4' || n['type'] === 'ipv6'));
     own.forEach((n, i) => networks.push(hasDns && i === dnsIndex ? withDns(n, init.dns) : n));
   }
-  const document = { links, networks, services: dnsServices(init.dns.servers) };
+  warnings.push(...dnsRendererWarnings(init.dns, nics.map(({ nic }) => ({ onBoot: nic.onBoot, ipv4: nic.ipv4.boot, ipv6: nic.ipv6.boot })), 'openstack'));
+  const document = { links, networks, services: globalDnsServices(init.dns) };
   return { json: `${JSON.stringify(document, null, 2)}\n`, warnings };
 }

@@ -1,16 +1,25 @@
 /**
- * Users, passwords and authorized keys.
+ * Users, passwords and authorized keys, in the one form cloud-init 20.4 to 26.x all apply
+ * the same way without a deprecation (test/cloudinit/generations.test.ts reads each):
  *
- * - root is never listed under `users:` (cloud-init would run its user creation on an
- *   existing account and lock its password). Its password goes through
- *   `chpasswd.users` with `type: hash`; its keys through meta_data `public_keys`, which
+ * - A password, root's included, is `users[].hashed_passwd` with `lock_passwd: false`.
+ *   Every release's distro.create_user sets it with `chpasswd -e` also for an existing
+ *   account (only useradd is skipped for one). `chpasswd.users` is unknown to 20.4 (it
+ *   reads `chpasswd.list` only, which 22.3 and later report as DEPRECATED), so it is not
+ *   used. `lock_passwd: false` is needed: without it every release runs `passwd -l`
+ *   after setting the password. 24.3 and later (#5355) then run `passwd -u` on it,
+ *   which on the crypt hash just set changes nothing (shadow's passwd only strips a
+ *   leading `!`).
+ * - root without a password is not listed under `users:` at all: any entry makes
+ *   create_user lock it (`lock_passwd` true, the default) or, from 24.3 on, unlock it
+ *   (`passwd -u`, which turns an administrator's `!$6$...` back into a usable password;
+ *   on a bare `!` it logs a WARNING). Its keys go through meta_data `public_keys`, which
  *   cloud-init installs for root when `disable_root` is false.
- * - Every other user is an explicit `users:` entry with `hashed_passwd`.
  * - cloud-init creates the distro's default user (e.g. `debian`) unless user-data sets
- *   `users` without the `default` entry. With no other users the list holds root alone,
- *   with `lock_passwd: false` so that cloud-init (which skips creating an existing user)
- *   leaves root's password as it is: 22.4's schema rejects an empty list as "too short",
- *   and it logs a deprecation for the mapping and string forms (seen on a real guest).
+ *   `users` without the `default` entry. With nobody to list, `users: [[]]` (a list
+ *   holding one empty list of names) names nobody on every release: 22.4's schema
+ *   rejects `users: []` as too short, and 22.2 and later log a deprecation for the
+ *   mapping and string forms.
  */
 import type { Problem } from '../errors.js';
 import type { Initialization, User } from '../initialization/types.js';
@@ -26,8 +35,8 @@ export interface UsersFragment {
 
 const PASSWORDLESS_SUDO = 'ALL=(ALL) NOPASSWD:ALL';
 
-/** `users:` creating nobody, not even the distro's default user (see above). */
-export const NO_USERS: YamlValue = [{ name: 'root', lock_passwd: false }];
+/** `users:` creating and touching nobody, not even the distro's default user (see above). */
+export const NO_USERS: YamlValue = [[]];
 
 function userEntry(user: User, hash: string | undefined): YamlValue {
   return {
@@ -42,9 +51,9 @@ function userEntry(user: User, hash: string | undefined): YamlValue {
 export function usersConfig(init: Initialization, instanceId: string): UsersFragment {
   const problems: Problem[] = [];
   const entries: YamlValue[] = [];
-  let rootHash: string | undefined;
   let rootKeys: readonly string[] = [];
   let anyPassword = false;
+  let rootPassword = false;
 
   init.users.forEach((user, i) => {
     let hash: string | undefined;
@@ -55,18 +64,23 @@ export function usersConfig(init: Initialization, instanceId: string): UsersFrag
       anyPassword = true;
     }
     if (user.name === 'root') {
-      rootHash = hash;
       rootKeys = user.authorizedKeys;
+      if (hash !== undefined) {
+        rootPassword = true;
+        // The password only: root exists, so useradd's settings would not apply, and its
+        // keys travel in meta_data (above).
+        entries.push({ name: 'root', hashed_passwd: hash, lock_passwd: false });
+      }
     } else {
       entries.push(userEntry(user, hash));
     }
   });
 
-  const rootAccess = rootHash !== undefined || rootKeys.length > 0;
+  const rootAccess = rootPassword || rootKeys.length > 0;
+
   const config: CloudConfig = {
     users: entries.length === 0 ? NO_USERS : entries,
     ...(rootAccess ? { disable_root: false } : {}),
-    ...(rootHash === undefined ? {} : { chpasswd: { expire: false, users: [{ name: 'root', password: rootHash, type: 'hash' }] } }),
     ...(anyPassword ? { ssh_pwauth: true } : {}),
   };
   return { config, rootKeys, problems };

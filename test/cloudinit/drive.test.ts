@@ -68,14 +68,16 @@ const CASES: readonly Case[] = [
       assert.equal(config(view, 'disable_root'), false);
       assert.equal(config(view, 'ssh_pwauth'), true);
       assert.equal(config(view, 'ssh_deletekeys'), true);
-      const chpasswd = config(view, 'chpasswd') as { expire: boolean; users: { name: string; password: string; type: string }[] };
-      assert.equal(chpasswd.expire, false);
-      assert.equal(chpasswd.users.length, 1);
-      assert.equal(chpasswd.users[0]?.name, 'root');
-      assert.equal(chpasswd.users[0]?.type, 'hash');
-      await assertHashOf(chpasswd.users[0]?.password, SEED_PASSWORD);
+      // root's password as hashed_passwd, the one form 20.4 to 26.x all set (users.ts).
+      assert.equal(config(view, 'chpasswd'), undefined);
+      const [root, ...others] = config(view, 'users') as Record<string, unknown>[];
+      assert.deepEqual(others, []);
+      assert.deepEqual(Object.keys(root ?? {}).sort(), ['hashed_passwd', 'lock_passwd', 'name']);
+      assert.equal(root?.['name'], 'root');
+      assert.equal(root?.['lock_passwd'], false);
+      await assertHashOf(root?.['hashed_passwd'], SEED_PASSWORD);
       assert.equal(writtenFile(view, '/tmp/testFile1.txt').content, 'temp content');
-      assert.deepEqual(view.users.users, ['root'], 'only root is named (it exists already: not created, password not locked)');
+      assert.deepEqual(view.users.users, ['root'], 'only root is named (it exists already: not created, password set and not locked)');
       const names = (view.network?.config ?? []).filter((c) => c.type === 'physical').map((c) => c.name);
       assert.deepEqual(names, ['eth0', 'eth1', 'eth2']);
       assert.doesNotMatch(textOf(built), new RegExp(SEED_PASSWORD));
@@ -103,8 +105,8 @@ const CASES: readonly Case[] = [
     name: 'an already-hashed password goes on the drive unchanged',
     init: initialization({ users: [user('root', { password: hashedPassword(SHA512_HASH) })] }),
     check: (view) => {
-      const chpasswd = config(view, 'chpasswd') as { users: { password: string }[] };
-      assert.equal(chpasswd.users[0]?.password, SHA512_HASH);
+      const [root] = config(view, 'users') as Record<string, unknown>[];
+      assert.equal(root?.['hashed_passwd'], SHA512_HASH);
     },
   },
   {
@@ -190,7 +192,9 @@ const CASES: readonly Case[] = [
     check: (view, built) => {
       assert.deepEqual([...built.tree.keys()], ['openstack/latest/meta_data.json', 'openstack/latest/user_data']);
       for (const [path, bytes] of built.tree) assert.ok(bytes.length > 0, `${path} is empty`);
-      assert.deepEqual(view.users.users, ['root'], 'no default user, nobody created');
+      // Not even root: any entry for it would make cloud-init lock or unlock it (users.ts).
+      assert.deepEqual(config(view, 'users'), [[]]);
+      assert.deepEqual(view.users.users, [], 'no default user, nobody created or touched');
     },
   },
 ];

@@ -24,8 +24,11 @@ function physical(view: CloudInitView, name: string): NetConfigEntry {
   return entry;
 }
 
-function nameservers(view: CloudInitView): string[] {
-  return (view.network?.config ?? []).filter((c) => c.type === 'nameserver').map((c) => String(c.address));
+function globalDns(view: CloudInitView, key: 'address' | 'search'): string[] {
+  return (view.network?.config ?? []).filter((c) => c.type === 'nameserver').flatMap((c) => {
+    const value = (c as Record<string, unknown>)[key];
+    return value === undefined ? [] : Array.isArray(value) ? value.map(String) : [String(value)];
+  });
 }
 
 const ONE_NIC = facts({ nics: [{ mac: MAC0 }] });
@@ -113,7 +116,9 @@ const CASES: readonly Case[] = [
       const eth0Subnets = physical(view, 'eth0').subnets ?? [];
       assert.deepEqual(eth0Subnets[0]?.['dns_nameservers'], dns.servers);
       assert.equal(eth0Subnets[1]?.['dns_nameservers'], undefined);
-      assert.deepEqual(nameservers(view), dns.servers);
+      // Global servers once each, and the search list global too (network-data.ts).
+      assert.deepEqual(globalDns(view, 'address'), dns.servers);
+      assert.deepEqual(globalDns(view, 'search'), dns.search);
     },
   },
   {
