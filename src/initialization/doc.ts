@@ -1,8 +1,9 @@
 /**
  * Reading an untrusted document (parsed XML, JSON or YAML) field by field, collecting
  * every problem with its path instead of stopping at the first. XML (xml2js with
- * explicitArray) wraps every child in an array; JSON does not; the accessors accept both,
- * so one mapper serves oVirt's XML and its JSON.
+ * explicitArray) wraps every child in an array; JSON and YAML do not. One mapper serves
+ * all of them: a Doc for XML unwraps one-element arrays, a Doc for JSON or YAML refuses
+ * a list where one value belongs (`password: ["x"]` is a mistake, not a password).
  */
 import type { Problem } from '../errors.js';
 import type { Checked } from './checks.js';
@@ -13,14 +14,18 @@ export class Doc {
   readonly problems: Problem[] = [];
   readonly warnings: string[] = [];
 
+  /** `fromXml`: every value arrives as a list of its occurrences. */
+  constructor(private readonly fromXml: boolean) {}
+
   problem(path: string, message: string): undefined {
     this.problems.push({ path, message });
     return undefined;
   }
 
-  /** A single value: XML's one-element arrays unwrapped, repeats reported. */
+  /** A single value: XML's one-element arrays unwrapped, repeats reported; a JSON or YAML list refused. */
   one(value: unknown, path: string): unknown {
     if (!Array.isArray(value)) return value;
+    if (!this.fromXml) return this.problem(path, 'must be a single value, not a list');
     if (value.length === 1) return value[0];
     return this.problem(path, `is given ${String(value.length)} times; expected once`);
   }

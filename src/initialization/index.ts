@@ -113,10 +113,10 @@ function isNative(value: unknown): boolean {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && Object.hasOwn(value, NATIVE_MARKER);
 }
 
-/** An already-decoded document (the daemon's `{initialization: {...}}` JSON form). */
-export function parseInitializationValue(value: unknown): ParsedInitialization {
+/** An already-decoded document (the daemon's `{initialization: {...}}` JSON form, or `fromXml`: xml2js's). */
+export function parseInitializationValue(value: unknown, fromXml = false): ParsedInitialization {
   checkShape(value);
-  const doc = new Doc();
+  const doc = new Doc(fromXml);
   const builder = new InitializationBuilder(doc);
   if (isNative(value)) readNative(doc, value, builder);
   else readOvirt(doc, value, builder);
@@ -134,5 +134,6 @@ export function parseInitialization(input: string | Uint8Array, format?: InputFo
     return fail('', 'is not valid UTF-8');
   }
   text = text.replace(/^\uFEFF/, '');
-  return parseInitializationValue(decode(text, format ?? detectFormat(text)));
+  const chosen = format ?? detectFormat(text);
+  return parseInitializationValue(decode(text, chosen), chosen === 'xml');
 }

@@ -126,6 +126,14 @@ describe('initialization hostile input', () => {
     assert.deepEqual(problems(JSON.stringify({ initialization: { root_password: 'a\nb', host_name: 'x' } })).filter((p) => p.includes('line break')).length, 1);
   });
 
+  it('refuses a list where JSON or YAML must give one value, and takes XML\'s one-element wrapping', () => {
+    assert.deepEqual(problems({ configdrive: 1, users: [{ name: 'root', password: ['myPass'] }] }), ['users[0].password: must be a single value, not a list']);
+    assert.deepEqual(problems('configdrive: 1\nhostname: [web1]\n'), ['hostname: must be a single value, not a list']);
+    assert.deepEqual(problems(JSON.stringify({ initialization: { root_password: ['myPass'] } })), ['root_password: must be a single value, not a list']);
+    const xml = parseInitialization('<initialization><root_password>myPass</root_password></initialization>').initialization;
+    assert.equal(xml.users[0]?.password?.value.reveal(), 'myPass');
+  });
+
   it('never shows a password in errors, warnings, JSON or inspect output', () => {
     const secret = 'S3cr3t-Value';
     const parsed = parseInitialization(`<initialization><root_password>${secret}</root_password><org_name>x</org_name></initialization>`);
