@@ -118,7 +118,28 @@ const ops: Record<string, (...args: never[]) => unknown> = {
       freeArray(out[0]);
     }
   },
-  lookup: (nameOrUuid: string) => withDomain(nameOrUuid, refOf),
+  lookup: (nameOrUuid: string) => {
+    // A UUID-shaped string names the domain with that UUID, as virsh reads it; when
+    // there is none it may still be a domain's name (names are free text).
+    if (UUID.test(nameOrUuid)) {
+      const byUuid = c.virDomainLookupByUUIDString(connection(), nameOrUuid) as DomPtr | null;
+      if (byUuid !== null) {
+        try {
+          return refOf(byUuid);
+        } finally {
+          c.virDomainFree(byUuid);
+        }
+      }
+      c.virResetLastError();
+    }
+    const byName = c.virDomainLookupByName(connection(), nameOrUuid) as DomPtr | null;
+    if (byName === null) throw lastError(`lookup of domain ${nameOrUuid}`);
+    try {
+      return refOf(byName);
+    } finally {
+      c.virDomainFree(byName);
+    }
+  },
   getXml: (uuid: string, flags: number) => withDomain(uuid, (d) => {
     const xml = c.virDomainGetXMLDesc(d, flags) as string | null;
     if (xml === null) throw lastError('virDomainGetXMLDesc');

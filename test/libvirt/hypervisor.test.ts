@@ -43,6 +43,16 @@ describe('libvirt bindings (koffi, qemu:///embed)', function () {
     errors.forEach((e, i) => assert.ok(e instanceof LibvirtError && e.message.includes(`'${names[i]!}'`), String(e)));
   });
 
+  it('finds a domain whose name looks like a UUID by that name, and lets a real UUID win over such a name', async () => {
+    const named = await lv.hv.define(domainXml({ name: '0b0b0b0b-1c1c-4d2d-8e3e-4f4f4f4f4f4f' }));
+    assert.deepEqual(await lv.hv.lookup('0b0b0b0b-1c1c-4d2d-8e3e-4f4f4f4f4f4f'), named, 'no domain has that UUID: the name is meant');
+    const other = await lv.hv.define(domainXml({ name: 'uuid-owner' }));
+    const impostor = await lv.hv.define(domainXml({ name: other.uuid }));
+    assert.deepEqual(await lv.hv.lookup(other.uuid), other, 'as virsh reads it, a UUID names the domain that has it');
+    assert.deepEqual(await lv.hv.lookup(impostor.uuid), impostor, 'the other one is reached by its own UUID');
+    for (const ref of [named, other, impostor]) await lv.hv.undefine(ref);
+  });
+
   it('defines, reads XML, sets and clears metadata under our namespace, live and persistent', async () => {
     const ref = await lv.hv.define(domainXml({ name: 'meta-vm' }));
     assert.equal(await lv.hv.getMetadata(ref, URI, { config: true }), null);
