@@ -22,7 +22,8 @@ export type ImageDirs = () => readonly string[];
 
 function buildSource(source: Exclude<Source, { kind: 'image' }>): BuildSource {
   // A document is parsed where it is built (a build thread): the event loop only routes it.
-  return source.kind === 'files' ? { kind: 'raw-files', tree: source.files } : source;
+  if (source.kind !== 'files') return source;
+  return { kind: 'raw-files', tree: source.files, ...(source.volId === undefined ? {} : { label: source.volId }) };
 }
 
 async function input(source: Source, imageDirs: ImageDirs): Promise<DriveInput> {

@@ -116,7 +116,20 @@ export async function packRawDrive(tree: DriveTree, uuid: string, options: Build
   const label = options.label ?? DEFAULT_LABEL;
   const bytes = await options.writer.write({ files: tree }, { volumeId: label });
   verifyImage(readIsoImage(bytes), tree, label, `image from the ${options.writer.name} writer`);
-  return foreignImage({ bytes, label, tree, warnings: [] }, treeInstanceId(tree) ?? uuid, uuid, lineage);
+  return foreignImage({ bytes, label, tree, warnings: rawLabelWarnings(tree, label) }, treeInstanceId(tree) ?? uuid, uuid, lineage);
+}
+
+/** NoCloud's volume label, and the file its reader needs at the volume's root. */
+const NOCLOUD_LABEL = 'cidata';
+
+/** A raw payload cloud-init will not read, said by name (the files still reach the guest). */
+function rawLabelWarnings(tree: DriveTree, label: string): string[] {
+  if (label === DEFAULT_LABEL) return [];
+  if (label.toLowerCase() === NOCLOUD_LABEL && tree.has('meta-data')) return [];
+  return [
+    `volume label ${JSON.stringify(label)}: cloud-init reads a volume labelled ${DEFAULT_LABEL} (ConfigDrive, openstack/latest/...) or ${NOCLOUD_LABEL} ` +
+      '(NoCloud, meta-data and user-data at the root); the guest gets these files, its cloud-init does not read them',
+  ];
 }
 
 /**

@@ -15,7 +15,8 @@ import { buildDriveImage, packRawDrive, type DriveImage, type LineageOptions } f
 /** What a drive is built from, as a request carries it. */
 export type BuildSource =
   | { readonly kind: 'initialization'; readonly document: string | object; readonly format?: InputFormat }
-  | { readonly kind: 'raw-files'; readonly tree: DriveTree };
+  /** VDSM's raw payload; `label` its volId (the job's label when absent). */
+  | { readonly kind: 'raw-files'; readonly tree: DriveTree; readonly label?: string };
 
 /** Where Payload.build keeps images built for no domain (see PayloadStore.buildsDir). */
 export interface BuildsDir {
@@ -53,7 +54,7 @@ export async function runBuildJob(job: BuildJob, options: RunOptions = {}): Prom
   const writer = createIsoWriter(job.writer);
   const { source } = job;
   const lineage = job.lineage ?? {};
-  if (source.kind === 'raw-files') return packRawDrive(source.tree, job.facts.uuid, { writer, label: job.label }, lineage);
+  if (source.kind === 'raw-files') return packRawDrive(source.tree, job.facts.uuid, { writer, label: source.label ?? job.label }, lineage);
   const parsed = typeof source.document === 'string' ? parseInitialization(source.document, source.format) : parseInitializationValue(source.document);
   const image = await buildDriveImage(parsed.initialization, job.facts, { writer, label: job.label, blockingHash: options.blockingHash === true }, lineage);
   return parsed.warnings.length === 0 ? image : { ...image, warnings: [...parsed.warnings, ...image.warnings] };

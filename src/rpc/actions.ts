@@ -6,13 +6,17 @@
  * fast, precise error paths).
  */
 import type { ErrorObject } from 'ajv';
+import { META_DATA_PATH } from '../cloudinit/index.js';
 import { AgentError, invalid, type Problem } from '../errors.js';
+import { buildTree, validateVolumeId } from '../iso/index.js';
+import { DEFAULT_LABEL, treeInstanceId } from '../payload/build-drive.js';
 import { SCHEMAS } from './schemas.js';
 import { compiledFrom, validators } from './validators.js';
 
 export type Source =
   | { readonly kind: 'initialization'; readonly document: string | object; readonly format?: 'xml' | 'json' | 'yaml' }
-  | { readonly kind: 'files'; readonly files: ReadonlyMap<string, Uint8Array> }
+  /** VDSM's raw payload; `volId` the volume label it asks for. */
+  | { readonly kind: 'files'; readonly files: ReadonlyMap<string, Uint8Array>; readonly volId?: string }
   /** A drive built earlier: a Payload.build result or a file in a configured imageDirs directory. */
   | { readonly kind: 'image'; readonly path: string };
 
@@ -55,11 +59,39 @@ function sourceOf(p: Record<string, unknown>, method: string): Source {
       if (!/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(b64)) problems.push({ path: `params.files.file[${JSON.stringify(path)}]`, message: 'is not valid base64' });
       else files.set(path, new Uint8Array(Buffer.from(b64, 'base64')));
     }
+    const volId = (p['files'] as { volId?: string }).volId;
+    problems.push(...rawPayloadProblems(files, volId));
     if (problems.length > 0) throw invalid('INVALID_PARAMS', `${method} has an invalid file map`, problems);
-    return { kind: 'files', files };
+    return { kind: 'files', files, ...(volId === undefined ? {} : { volId }) };
   }
   const format = p['format'] as 'xml' | 'json' | 'yaml' | undefined;
   return { kind: 'initialization', document: p['initialization'] as string | object, ...(format === undefined ? {} : { format }) };
+}
+
+/**
+ * What a raw payload must be before anything is built from it, named in the caller's
+ * terms: a label a volume can have, paths the drive can hold (relative, no `..`, within
+ * the ISO limits: the ISO layer's own rules), and for a `config-2` volume the
+ * meta_data.json with a uuid that cloud-init needs, as for a pre-built drive.
+ */
+function rawPayloadProblems(files: ReadonlyMap<string, Uint8Array>, volId: string | undefined): Problem[] {
+  const problems: Problem[] = [];
+  try {
+    if (volId !== undefined) validateVolumeId(volId);
+  } catch (err) {
+    if (!(err instanceof AgentError)) throw err;
+    problems.push({ path: 'params.files.volId', message: 'must be 1 to 32 printable ASCII characters without trailing spaces' });
+  }
+  try {
+    buildTree({ files });
+  } catch (err) {
+    if (!(err instanceof AgentError)) throw err;
+    problems.push(...err.problems.map((q) => ({ path: `params.${q.path.replace(/^files(?=\[|$)/, 'files.file')}`, message: q.message })));
+  }
+  if ((volId ?? DEFAULT_LABEL) === DEFAULT_LABEL && treeInstanceId(files) === undefined) {
+    problems.push({ path: 'params.files.file', message: `a ${DEFAULT_LABEL} payload needs ${META_DATA_PATH} with a uuid (the instance-id): cloud-init would reject the drive` });
+  }
+  return problems;
 }
 
 /** A JSON-RPC method and params as a typed Action, or AgentError INVALID_PARAMS / METHOD_NOT_FOUND. */

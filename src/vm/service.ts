@@ -354,7 +354,7 @@ export class VmService {
   }
 
   private async verifyOnDisk(path: string, image: DriveImage): Promise<void> {
-    verifyImage(await readIsoFile(path), image.tree, this.label, path);
+    verifyImage(await readIsoFile(path), image.tree, image.label, path);
   }
 
   /**
@@ -443,7 +443,7 @@ export class VmService {
       payload: applied.payload,
       changed: applied.changed,
       instance: image.instance,
-      verified: { liveSource: liveChecked, label: this.label, files: image.tree.size },
+      verified: { liveSource: liveChecked, label: image.label, files: image.tree.size },
       warnings: [...image.warnings, ...cachedInstanceWarnings(dom, historyOf(applied.previous), image)],
     };
   }

@@ -243,6 +243,18 @@ describe('configdrived, the real process', function () {
       assert.deepEqual([r.code, r.path, r.message], ['INVALID_PARAMS', 'params.image', 'is not a known field']);
       r = await refusal({ domain: 'prebuilt-vm', image: built.path, initialization: SEED_XML });
       assert.deepEqual([r.code, r.path], ['INVALID_PARAMS', 'params']);
+
+      // VDSM's raw payload: its volId is the label, on a build thread and on the domain.
+      const meta = Buffer.from(JSON.stringify({ uuid: 'iid-vdsm-raw' })).toString('base64');
+      const raw = await client.call<{ label: string; instanceId: string; verified: { label: string }; path: string; warnings: string[] }>('Payload.attach', {
+        domain: 'prebuilt-vm',
+        files: { volId: 'OEMDRV', file: { 'openstack/latest/meta_data.json': meta } },
+      });
+      assert.deepEqual([raw.label, raw.verified.label, raw.instanceId], ['OEMDRV', 'OEMDRV', 'iid-vdsm-raw']);
+      assert.match((await execa('isoinfo', ['-d', '-i', raw.path])).stdout, /^Volume id: OEMDRV$/m, 'an independent reader sees the label');
+      assert.match(raw.warnings.join('\n'), /volume label "OEMDRV": cloud-init reads a volume labelled config-2/);
+      r = await refusal({ domain: 'prebuilt-vm', files: { file: { 'openstack/latest/user_data': meta } } });
+      assert.deepEqual([r.code, r.path], ['INVALID_PARAMS', 'params.files.file']);
       // Still serving.
       assert.equal((await client.call<unknown[]>('Payload.list')).length, 1);
     } finally {
