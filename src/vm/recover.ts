@@ -17,7 +17,7 @@
 import { AgentError } from '../errors.js';
 import type { AttachedPayload, DomainRecord, PayloadStore } from '../payload/store.js';
 import { cdromDeviceXml, describeDomain, findDisk, type CdromBus } from './domain-xml.js';
-import { readOurDrive, removeMedia } from './media.js';
+import { readOurDrive, removeMedia, updateDevice } from './media.js';
 import type { DomainControl, DomainRef } from './ports.js';
 import { METADATA_KEY, METADATA_URI, recordXml, type DriveRecord } from './record.js';
 
@@ -114,8 +114,8 @@ async function undoAttach(hv: DomainControl, dom: DomainRef, newPath: string, cu
   for (const disk of desc.disks) {
     if (disk.device !== 'cdrom' || disk.source !== newPath) continue;
     const bus = disk.bus as CdromBus;
-    if (current !== undefined && current.target === disk.target) await hv.updateDevice(dom, cdromDeviceXml(disk.target, bus, current.path), flags);
-    else if (live && bus !== 'scsi') await hv.updateDevice(dom, cdromDeviceXml(disk.target, bus), flags);
+    if (current !== undefined && current.target === disk.target) await updateDevice(hv, dom, cdromDeviceXml(disk.target, bus, current.path), flags);
+    else if (live && bus !== 'scsi') await updateDevice(hv, dom, cdromDeviceXml(disk.target, bus), flags);
     else await hv.detachDevice(dom, cdromDeviceXml(disk.target, bus), flags);
   }
   await hv.setMetadata(dom, current === undefined ? null : recordXml(recordOf(current)), METADATA_KEY, METADATA_URI, flags);
