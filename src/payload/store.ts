@@ -188,7 +188,25 @@ export class PayloadStore {
    */
   async writeRecord(record: DomainRecord, options: { redoable?: boolean } = {}): Promise<void> {
     const path = join(this.domainsDir, `${checkUuid(record.uuid)}.json`);
-    await writeFileAtomic(path, new TextEncoder().encode(`${JSON.stringify(record, null, 2)}\n`), 0o600, undefined, options.redoable === true ? 'file' : 'all');
+    try {
+      await writeFileAtomic(path, new TextEncoder().encode(`${JSON.stringify(record, null, 2)}\n`), 0o600, undefined, options.redoable === true ? 'file' : 'all');
+    } catch (err) {
+      await this.dropUnjournaled(record);
+      throw err;
+    }
+  }
+
+  /**
+   * A journal entry for an attach that could not be written (a full disk): the image put
+   * just before it is named by no record, and nothing else would remove it before the
+   * next start. Kept when the record on disk still names it (the same drive again).
+   */
+  private async dropUnjournaled(record: DomainRecord): Promise<void> {
+    const image = record.pending?.op === 'attach' ? record.pending.image?.path : undefined;
+    if (image === undefined) return;
+    const kept = await this.readRecord(record.uuid).catch(() => undefined);
+    if (kept?.current?.path === image || kept?.pending?.image?.path === image) return;
+    await this.removeImage(image).catch(() => undefined);
   }
 
   async removeRecord(uuid: string): Promise<void> {
