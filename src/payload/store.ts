@@ -56,6 +56,25 @@ export interface DomainRecord {
   readonly pending?: PendingChange;
 }
 
+/**
+ * Whether a QEMU process has `path` open, by inode (a hard link elsewhere is the same
+ * file). Only processes named qemu* are looked into: their descriptors, not everyone's.
+ */
+async function heldByQemu(path: string): Promise<boolean> {
+  const file = await stat(path).catch(() => undefined);
+  if (file === undefined) return false;
+  for (const pid of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(pid)) continue;
+    const comm = await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '');
+    if (!comm.startsWith('qemu')) continue;
+    for (const fd of await readdir(`/proc/${pid}/fd`).catch(() => [] as string[])) {
+      const open = await stat(`/proc/${pid}/fd/${fd}`).catch(() => undefined);
+      if (open !== undefined && open.ino === file.ino && open.dev === file.dev) return true;
+    }
+  }
+  return false;
+}
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 function checkUuid(uuid: string): string {
@@ -156,11 +175,24 @@ export class PayloadStore {
     return path;
   }
 
+  /**
+   * Removes an image, unless a running QEMU still has it open: a media change cut off
+   * inside libvirt (the embedded driver dies with the agent) can leave QEMU a block node
+   * on the file that libvirt no longer knows of. Such an image stays until QEMU lets go
+   * of it, and start-up recovery removes it then.
+   */
   async removeImage(path: string): Promise<void> {
+    await this.removeImageUnlessHeld(path);
+  }
+
+  /** removeImage, saying whether the image is gone (false: a QEMU holds it, it stays). */
+  async removeImageUnlessHeld(path: string): Promise<boolean> {
     if (!path.startsWith(this.imagesDir + '/')) throw new AgentError('INTERNAL', `refusing to remove ${path}: not in the payload store`);
+    if (await heldByQemu(path)) return false;
     await unlink(path).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw new AgentError('IO_ERROR', `cannot remove ${path}: ${String(err.code)}`, { cause: err });
     });
+    return true;
   }
 
   async readRecord(uuid: string): Promise<DomainRecord | undefined> {

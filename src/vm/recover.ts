@@ -85,8 +85,7 @@ export async function recover(hv: DomainControl, store: PayloadStore): Promise<R
 
   for (const path of await store.listImages()) {
     if (keep.has(path)) continue;
-    await store.removeImage(path);
-    report.orphanImages.push(path);
+    if (await store.removeImageUnlessHeld(path)) report.orphanImages.push(path);
   }
   return report;
 }
@@ -121,6 +120,19 @@ async function undoAttach(hv: DomainControl, dom: DomainRef, newPath: string, cu
   await hv.setMetadata(dom, current === undefined ? null : recordXml(recordOf(current)), METADATA_KEY, METADATA_URI, flags);
 }
 
+/**
+ * Puts `payload` into our running CD-ROM unless the live definition already shows it.
+ * With the embedded driver a crash can cut libvirt off inside a media change: its status
+ * file then says what it was about to do or had done (an empty tray, say) while QEMU has
+ * another medium in. A media change to the image we mean makes both say it again.
+ */
+async function forceLive(hv: DomainControl, dom: DomainRef, payload: AttachedPayload): Promise<void> {
+  const disk = findDisk(describeDomain(await hv.getXml(dom, { inactive: false })), payload.target);
+  if (disk === undefined || disk.device !== 'cdrom' || disk.source === payload.path) return;
+  await updateDevice(hv, dom, cdromDeviceXml(payload.target, payload.bus as CdromBus, payload.path), { live: true });
+  await hv.setMetadata(dom, recordXml(recordOf(payload)), METADATA_KEY, METADATA_URI, { live: true });
+}
+
 async function resolvePending(hv: DomainControl, store: PayloadStore, dom: DomainRef, record: DomainRecord): Promise<'none' | 'finished' | 'rolled-back'> {
   const pending = record.pending;
   if (pending === undefined) return 'none';
@@ -132,10 +144,14 @@ async function resolvePending(hv: DomainControl, store: PayloadStore, dom: Domai
     if (ours.record?.path === pending.image.path && disk?.source === pending.image.path) {
       // libvirt has the new image and our mark on it: the crash came just before the commit.
       const current: AttachedPayload = { ...pending.image, target: ours.record.target, bus: ours.record.bus };
+      if (running) await forceLive(hv, dom, current);
       await store.writeRecord({ version: 1, uuid: record.uuid, name: dom.name, current });
       return 'finished';
     }
-    if (running) await undoAttach(hv, dom, pending.image.path, record.current, true);
+    if (running) {
+      await undoAttach(hv, dom, pending.image.path, record.current, true);
+      if (record.current !== undefined) await forceLive(hv, dom, record.current);
+    }
     await undoAttach(hv, dom, pending.image.path, record.current, false);
     await store.writeRecord({ version: 1, uuid: record.uuid, name: dom.name, ...(record.current === undefined ? {} : { current: record.current }) });
     return 'rolled-back';

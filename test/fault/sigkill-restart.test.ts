@@ -14,7 +14,7 @@
  * by every reply that beats its kill), so they spread over the whole request whatever
  * this machine's speed.
  *
- * FAULT_KILLS (default 60, shared by the hosts) kills, FAULT_SEED replays a run's delays; both are printed.
+ * FAULT_KILLS (default 50, shared by the hosts) kills, FAULT_SEED replays a run's delays; both are printed.
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,9 +26,9 @@ import type { RpcClient } from '../../src/rpc/client.js';
 import { connectWhenReady, startDaemon, type DaemonProcess } from '../helpers/daemon.js';
 import { domainXml } from '../helpers/libvirt.js';
 import { startPrivateLibvirtd } from '../helpers/private-libvirtd.js';
-import { disagreements, duplicateHolds, readViews, strayFiles, type LibvirtFiles, type Views } from '../helpers/three-views.js';
+import { disagreements, duplicateHolds, leakedHolds, readViews, strayFiles, type LibvirtFiles, type Views } from '../helpers/three-views.js';
 
-const KILLS = Number(process.env['FAULT_KILLS'] ?? 60);
+const KILLS = Number(process.env['FAULT_KILLS'] ?? 50);
 const SEED = Number(process.env['FAULT_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
 
 /** mulberry32: a small seeded generator, so a run's delays can be replayed. */
@@ -178,7 +178,10 @@ describe('SIGKILL of configdrived during VM.start, Payload.attach and Payload.de
         await client!.call('VM.start', { domain: f.domain, initialization: init() });
         return 'VM.start';
       };
-      const checkAll = async (when: string) => {
+      // Images the store kept because a QEMU held them through a node libvirt lost: allowed
+      // until the next start, which must have removed each one no QEMU holds any more.
+      let retained = new Set<string>();
+      const checkAll = async (when: string, afterRestart: boolean) => {
         // A libvirtd outlives the agent and finishes the job a killed request started
         // (a VM.start's start): judged once it is done. A job still held after 10 s is a
         // wedged domain, reported by the views.
@@ -187,10 +190,12 @@ describe('SIGKILL of configdrived during VM.start, Payload.attach and Payload.de
         for (const f of FLOWS) {
           const v = await views(f.domain);
           all.push(v);
-          const problems = disagreements(v, state);
+          const problems = disagreements(v, state, { leakedNodes: true });
           assert.deepEqual(problems, [], `${when}, ${f.domain}: the views disagree:\n${JSON.stringify(v, null, 2)}\ndaemon log:\n${daemon!.log().slice(-3000)}`);
         }
-        const stray = strayFiles(state, all.flatMap((v) => (v.get.payload === null ? [] : [v.get.payload.path])));
+        const leakedNow = all.flatMap(leakedHolds);
+        const stray = strayFiles(state, all.flatMap((v) => (v.get.payload === null ? [] : [v.get.payload.path])), afterRestart ? leakedNow : [...leakedNow, ...retained]);
+        retained = new Set(afterRestart ? leakedNow : [...retained, ...leakedNow]);
         assert.deepEqual(stray, [], `${when}: files in the store that no record names`);
       };
 
@@ -206,7 +211,7 @@ describe('SIGKILL of configdrived during VM.start, Payload.attach and Payload.de
         await client!.call(method, params).catch((err: unknown) => assert.ok(f.name === 'detach, running', `${f.name}: ${String(err)}`));
         lastMs.set(f.name, performance.now() - t0);
       }
-      await checkAll('before the first kill');
+      await checkAll('before the first kill', true);
 
       const counts = new Map<string, number>();
       const outcomes = new Map<string, number>();
@@ -214,6 +219,8 @@ describe('SIGKILL of configdrived during VM.start, Payload.attach and Payload.de
       const leftPaused = new Map<string, number>();
       // QEMU holding the drive's file through two descriptors after the restart.
       const doubleHeld = new Map<string, number>();
+      // QEMU holding an image the live definition does not name (kept on disk while it does).
+      const leaked = new Map<string, number>();
       const bump = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
       const startedAt = performance.now();
       for (let i = 0; i < kills; i++) {
@@ -244,9 +251,10 @@ describe('SIGKILL of configdrived during VM.start, Payload.attach and Payload.de
 
         await start();
         const when = `kill ${String(i + 1)} (${f.name}, ${String(delay)} ms, ${phase})`;
-        await checkAll(`after the restart of ${when}`);
+        await checkAll(`after the restart of ${when}`, true);
         const settled = await views(f.domain);
         if (duplicateHolds(settled) > 0) bump(doubleHeld, phase);
+        if (leakedHolds(settled).length > 0) bump(leaked, phase);
         const liveState = settled.live?.state ?? 'shut off';
         // A VM.start cut off is either done (running) or undone (shut off, as it was).
         const expected = f.name === 'VM.start' ? ['running', 'shut off'] : [f.name.endsWith('shut off') ? 'shut off' : 'running'];
@@ -254,13 +262,14 @@ describe('SIGKILL of configdrived during VM.start, Payload.attach and Payload.de
         else assert.ok(expected.includes(liveState), `${when}: ${f.domain} is ${liveState} after the restart`);
         if (f.name === 'VM.start') bump(outcomes, `VM.start: ${phase}: ${liveState} after the restart`);
         const next = await followUp(f).catch((err: unknown) => assert.fail(`${when}: the next change on ${f.domain} failed: ${String(err)}\n${daemon!.log().slice(-3000)}`));
-        await checkAll(`after the ${next} that followed ${when}`);
+        await checkAll(`after the ${next} that followed ${when}`, false);
       }
       const seconds = (performance.now() - startedAt) / 1000;
       assert.equal([...counts.values()].reduce((a, b) => a + b, 0), kills);
       console.log(`      ${host.title}: ${String(kills)} kills in ${seconds.toFixed(0)} s (seed ${String(seed)}): ${[...counts].map(([k, n]) => `${String(n)} ${k}`).join(', ')}; all consistent`);
       for (const [k, n] of [...outcomes].sort()) console.log(`        ${k}: ${String(n)}`);
       if (doubleHeld.size > 0) console.log(`        QEMU held the drive's file twice after the restart (a block node left by libvirt's cut-off media change): ${[...doubleHeld].map(([k, n]) => `${String(n)} ${k}`).join(', ')}`);
+      if (leaked.size > 0) console.log(`        QEMU held an image libvirt no longer names after the restart (kept, not deleted): ${[...leaked].map(([k, n]) => `${String(n)} ${k}`).join(', ')}`);
       if (leftPaused.size > 0) console.log(`        left paused by a VM.start cut off before its resume (a known defect): ${[...leftPaused].map(([k, n]) => `${String(n)} ${k}`).join(', ')}`);
     } finally {
       client?.close();
