@@ -67,6 +67,21 @@ describe('vm recovery at start', () => {
     assert.deepEqual(images(), [name(oldImage)]);
   });
 
+  it("puts the running CD-ROM back to the recorded image when a crash inside libvirt's media change left the live definition showing an empty tray", async () => {
+    await hv.attachDevice(VM, cdromDeviceXml('sda', 'sata', oldImage.path), { config: true });
+    await mark(oldImage);
+    await hv.start(VM, { paused: false });
+    await store.writeRecord({ version: 1, uuid: VM.uuid, name: VM.name, current: oldImage, pending: { op: 'attach', image: newImage, startedAt: 'x' } });
+    // What the embedded driver's status file said after a SIGKILL in the middle of the
+    // change (test/fault/sigkill-restart.test.ts): the tray empty, QEMU holding the new image.
+    await hv.updateDevice(VM, cdromDeviceXml('sda', 'sata'), { live: true });
+    const report = await recover(hv, store);
+    assert.deepEqual(report.rolledBack, [VM.uuid]);
+    assert.equal(hv.domain(VM.uuid).live?.disks[0]?.source, oldImage.path, 'the live CD-ROM has the recorded image again');
+    assert.equal(hv.domain(VM.uuid).config.disks[0]?.source, oldImage.path);
+    assert.equal((await store.readRecord(VM.uuid))?.current?.path, oldImage.path);
+  });
+
   it('removes a device an interrupted first attach added without marking it', async () => {
     await store.writeRecord({ version: 1, uuid: VM.uuid, name: VM.name, pending: { op: 'attach', image: newImage, startedAt: 'x' } });
     await hv.attachDevice(VM, cdromDeviceXml('sda', 'sata', newImage.path), { config: true });
