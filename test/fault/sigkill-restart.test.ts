@@ -14,7 +14,7 @@
  * by every reply that beats its kill), so they spread over the whole request whatever
  * this machine's speed.
  *
- * FAULT_KILLS (default 50, shared by the hosts) kills, FAULT_SEED replays a run's delays; both are printed.
+ * FAULT_KILLS (default 40, shared by the hosts) kills, FAULT_SEED replays a run's delays; both are printed.
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,7 +28,7 @@ import { domainXml } from '../helpers/libvirt.js';
 import { startPrivateLibvirtd } from '../helpers/private-libvirtd.js';
 import { disagreements, duplicateHolds, leakedHolds, readViews, strayFiles, type LibvirtFiles, type Views } from '../helpers/three-views.js';
 
-const KILLS = Number(process.env['FAULT_KILLS'] ?? 50);
+const KILLS = Number(process.env['FAULT_KILLS'] ?? 40);
 const SEED = Number(process.env['FAULT_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
 
 /** mulberry32: a small seeded generator, so a run's delays can be replayed. */
