@@ -57,7 +57,8 @@ function markOf(xml: string): Record<string, string> | null {
   return attrs;
 }
 
-function definition(xml: string): DefinitionView {
+/** The disks and our mark in a domain XML, or in the <domain> inside a status file. */
+export function definition(xml: string): DefinitionView {
   const domain = /<domain[\s>][\s\S]*<\/domain>/.exec(xml)?.[0];
   if (domain === undefined) throw new Error(`no <domain> in:\n${xml}`);
   return { disks: describeDomain(domain).disks, mark: markOf(domain) };
