@@ -1,6 +1,6 @@
 /**
- * A full disk at each write of Payload.attach, VM.start, Payload.detach and
- * Payload.build, on the real daemon, the embedded driver and real QEMU. The state
+ * A full disk at each write of Payload.attach (shut off and running), VM.start,
+ * Payload.detach and Payload.build, on the real daemon, the embedded driver and real QEMU. The state
  * directory is a small tmpfs of its own; a filler file leaves exactly the space that
  * lets the writes before the chosen one succeed. tmpfs counts whole 4 KiB pages and
  * nothing for directory entries, so an image takes ceil(size / 4096) pages and a record
@@ -29,7 +29,7 @@ import { domainXml } from '../helpers/libvirt.js';
 import { disagreements, readViews, strayFiles, type LibvirtFiles } from '../helpers/three-views.js';
 
 const PAGE = 4096;
-const DOMAINS = ['enospc-attach', 'enospc-start', 'enospc-detach'] as const;
+const DOMAINS = ['enospc-attach', 'enospc-start', 'enospc-detach', 'enospc-running'] as const;
 
 describe('a full disk at each write of the flows, on the real daemon (qemu:///embed, the state directory a small tmpfs)', function () {
   this.timeout(120_000);
@@ -188,6 +188,26 @@ describe('a full disk at each write of the flows, on the real daemon (qemu:///em
       assert.equal((existsSync(log) ? statSync(log).size : 0) > logSize, started, `QEMU was ${started ? 'not ' : ''}started before the failure`);
       await succeedsWithSpace('VM.start', name, { domain: name, initialization: init() });
       assert.equal(running(name), true);
+    });
+  }
+
+  // A running domain already has a record, whose page the journal entry's rename frees
+  // again: the commit then always has its page, so only two writes can fail here.
+  for (const [label, pages, file] of [
+    ['the image write', -1, /images\//],
+    ['the journal entry', 0, /domains\//],
+  ] as const) {
+    it(`Payload.attach to a running domain (a media change), disk full at ${label}: IO_ERROR ENOSPC, QEMU keeps the drive it had, nothing left behind, then it succeeds`, async () => {
+      const name = 'enospc-running';
+      roomy();
+      if (!running(name)) await client.call('VM.start', { domain: name, initialization: init() });
+      const before = await snapshot(name);
+      const held = (await views(name)).qemuHolds;
+      leaveFree((imagePages + pages) * PAGE);
+      await failsFull('Payload.attach', { domain: name, initialization: init() }, file);
+      await unchanged(name, before);
+      assert.deepEqual((await views(name)).qemuHolds, held, 'QEMU has the same image open');
+      await succeedsWithSpace('Payload.attach', name, { domain: name, initialization: init() });
     });
   }
 
