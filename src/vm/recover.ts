@@ -7,7 +7,7 @@
  *  - a pending attach: finished when the domain's metadata already names the new image
  *    (libvirt got the change), otherwise rolled back (new image removed);
  *  - a pending detach: finished (the device may already be gone; what is left of ours
- *    is removed);
+ *    is removed), or undone when QEMU refuses to eject and keeps the drive;
  *  - images no record references: removed;
  *  - a domain libvirt cannot act on now: left as it is, retried before its next change
  *    and by the daemon's periodic sweep (VmService.settlePending).
@@ -157,7 +157,20 @@ async function resolvePending(hv: DomainControl, store: PayloadStore, dom: Domai
     return 'rolled-back';
   }
   // A detach that was cut short is completed: the caller asked for the drive to go.
-  if (running) await removeMedia(hv, dom, await readOurDrive(hv, dom, true), { live: true });
+  if (running) {
+    try {
+      await removeMedia(hv, dom, await readOurDrive(hv, dom, true), { live: true });
+    } catch (err) {
+      // QEMU refused the eject (a tray the firmware closed) and kept the drive: undone,
+      // as a refused Payload.detach is, so record, libvirt and QEMU name it again at once
+      // instead of waiting for a retry QEMU may refuse too.
+      const current = record.current;
+      const live = current === undefined ? undefined : findDisk(describeDomain(await hv.getXml(dom, { inactive: false })), current.target);
+      if (current === undefined || live?.source !== current.path) throw err;
+      await store.writeRecord({ version: 1, uuid: record.uuid, name: dom.name, current });
+      return 'rolled-back';
+    }
+  }
   await removeMedia(hv, dom, ours, { config: true });
   await store.removeRecord(record.uuid);
   return 'finished';

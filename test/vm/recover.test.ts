@@ -102,6 +102,22 @@ describe('vm recovery at start', () => {
     assert.deepEqual(images(), []);
   });
 
+  it('undoes a detach cut short on a running domain when QEMU refuses the eject and keeps the drive, instead of leaving it pending', async () => {
+    await hv.attachDevice(VM, cdromDeviceXml('sda', 'sata', oldImage.path), { config: true });
+    await mark(oldImage);
+    await hv.start(VM, { paused: false });
+    await store.writeRecord({ version: 1, uuid: VM.uuid, name: VM.name, current: oldImage, pending: { op: 'detach', startedAt: 'x' } });
+    // What libvirtd answered at a restart after a SIGKILL during a detach (test/fault/sigkill-restart.test.ts).
+    hv.failures.set('updateDevice', new AgentError('LIBVIRT_ERROR', "internal error: unable to execute QEMU command 'blockdev-remove-medium': Tray of device 'sata0-0-0' is not open"));
+    const report = await recover(hv, store);
+    assert.deepEqual([report.rolledBack, report.failed], [[VM.uuid], []]);
+    const record = await store.readRecord(VM.uuid);
+    assert.equal(record?.pending, undefined);
+    assert.equal(record?.current?.path, oldImage.path);
+    assert.equal(hv.domain(VM.uuid).live?.disks[0]?.source, oldImage.path);
+    assert.deepEqual(images(), [name(oldImage)], 'the image QEMU holds stays');
+  });
+
   it('settles every other domain when libvirt cannot act on one, keeping that one\'s record and images for a later attempt', async () => {
     const WEDGED = { uuid: '0a0a0a0a-0b0b-4c0c-8d0d-0e0e0e0e0e0e', name: 'wedged' };
     hv.define(WEDGED, { machine: 'pc-q35-7.2' });
