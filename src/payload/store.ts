@@ -108,6 +108,25 @@ export function detachedRecord(record: DomainRecord, ref: { name: string }, seen
   return { version: 1, uuid: record.uuid, name: ref.name, lineage: { ...lineage, seenRunning: lineage.seenRunning || seenRunning } };
 }
 
+/**
+ * Whether a QEMU process has `path` open, by inode (a hard link elsewhere is the same
+ * file). Only processes named qemu* are looked into: their descriptors, not everyone's.
+ */
+async function heldByQemu(path: string): Promise<boolean> {
+  const file = await stat(path).catch(() => undefined);
+  if (file === undefined) return false;
+  for (const pid of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(pid)) continue;
+    const comm = await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '');
+    if (!comm.startsWith('qemu')) continue;
+    for (const fd of await readdir(`/proc/${pid}/fd`).catch(() => [] as string[])) {
+      const open = await stat(`/proc/${pid}/fd/${fd}`).catch(() => undefined);
+      if (open !== undefined && open.ino === file.ino && open.dev === file.dev) return true;
+    }
+  }
+  return false;
+}
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 function checkUuid(uuid: string): string {
@@ -208,11 +227,24 @@ export class PayloadStore {
     return path;
   }
 
+  /**
+   * Removes an image, unless a running QEMU still has it open: a media change cut off
+   * inside libvirt (the embedded driver dies with the agent) can leave QEMU a block node
+   * on the file that libvirt no longer knows of. Such an image stays until QEMU lets go
+   * of it, and start-up recovery removes it then.
+   */
   async removeImage(path: string): Promise<void> {
+    await this.removeImageUnlessHeld(path);
+  }
+
+  /** removeImage, saying whether the image is gone (false: a QEMU holds it, it stays). */
+  async removeImageUnlessHeld(path: string): Promise<boolean> {
     if (!path.startsWith(this.imagesDir + '/')) throw new AgentError('INTERNAL', `refusing to remove ${path}: not in the payload store`);
+    if (await heldByQemu(path)) return false;
     await unlink(path).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw new AgentError('IO_ERROR', `cannot remove ${path}: ${String(err.code)}`, { cause: err });
     });
+    return true;
   }
 
   async readRecord(uuid: string): Promise<DomainRecord | undefined> {
@@ -240,7 +272,25 @@ export class PayloadStore {
    */
   async writeRecord(record: DomainRecord, options: { redoable?: boolean } = {}): Promise<void> {
     const path = join(this.domainsDir, `${checkUuid(record.uuid)}.json`);
-    await writeFileAtomic(path, new TextEncoder().encode(`${JSON.stringify(record, null, 2)}\n`), 0o600, undefined, options.redoable === true ? 'file' : 'all');
+    try {
+      await writeFileAtomic(path, new TextEncoder().encode(`${JSON.stringify(record, null, 2)}\n`), 0o600, undefined, options.redoable === true ? 'file' : 'all');
+    } catch (err) {
+      await this.dropUnjournaled(record);
+      throw err;
+    }
+  }
+
+  /**
+   * A journal entry for an attach that could not be written (a full disk): the image put
+   * just before it is named by no record, and nothing else would remove it before the
+   * next start. Kept when the record on disk still names it (the same drive again).
+   */
+  private async dropUnjournaled(record: DomainRecord): Promise<void> {
+    const image = record.pending?.op === 'attach' ? record.pending.image?.path : undefined;
+    if (image === undefined) return;
+    const kept = await this.readRecord(record.uuid).catch(() => undefined);
+    if (kept?.current?.path === image || kept?.pending?.image?.path === image) return;
+    await this.removeImage(image).catch(() => undefined);
   }
 
   async removeRecord(uuid: string): Promise<void> {

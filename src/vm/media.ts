@@ -57,7 +57,7 @@ export async function insertMedia(
   const previous = ours.record;
   if (previous !== undefined && ours.present) {
     const disk = findDisk(ours.desc, previous.target);
-    await hv.updateDevice(dom, cdromDeviceXml(previous.target, previous.bus, record.path), flags);
+    await updateDevice(hv, dom, cdromDeviceXml(previous.target, previous.bus, record.path), flags);
     const change: MediaChange = {
       target: previous.target,
       bus: previous.bus,
@@ -84,6 +84,36 @@ export async function insertMedia(
   return change;
 }
 
+/**
+ * A device update, and when QEMU refuses a live one (a tray the firmware closed), the
+ * status file put right. libvirt 9.0 writes the new media into the status file before
+ * asking QEMU and, on the refusal, puts back only its in-memory definition: it reloads
+ * the stale file when it starts again (a daemon restart, with the embedded driver) and
+ * then says the tray is empty while QEMU holds the image, and the next detach deletes
+ * an image QEMU has open (test/fault/refused-media-change.test.ts). Any live change
+ * makes libvirt save the status from memory; our own metadata, set again as it is,
+ * changes nothing else.
+ */
+export async function updateDevice(hv: DomainControl, dom: DomainRef, xml: string, flags: AffectFlags): Promise<void> {
+  try {
+    await hv.updateDevice(dom, xml, flags);
+  } catch (err) {
+    if (flags.live === true) {
+      // The refusal is what the caller must hear; a failure to re-save is not.
+      await hv
+        .getMetadata(dom, METADATA_URI, { live: true })
+        .then((current) => hv.setMetadata(dom, current, METADATA_KEY, METADATA_URI, { live: true }))
+        .catch(() => undefined);
+    }
+    throw err;
+  }
+}
+
+/** QEMU's refusal to eject a tray it holds closed while libvirt believes it open (docs/libvirt.md). */
+export function trayRefused(err: unknown): boolean {
+  return err instanceof AgentError && err.code === 'LIBVIRT_ERROR' && /Tray of device .* is not open/.test(err.message);
+}
+
 /** Writes our record; if libvirt refuses, the device change just made is reversed first. */
 async function markOrUndo(hv: DomainControl, dom: DomainRef, change: MediaChange, xml: string): Promise<void> {
   try {
@@ -97,7 +127,7 @@ async function markOrUndo(hv: DomainControl, dom: DomainRef, change: MediaChange
 function undoDevice(hv: DomainControl, dom: DomainRef, change: MediaChange): Promise<void> {
   return change.added
     ? hv.detachDevice(dom, cdromDeviceXml(change.target, change.bus), change.flags)
-    : hv.updateDevice(dom, cdromDeviceXml(change.target, change.bus, change.previousSource), change.flags);
+    : updateDevice(hv, dom, cdromDeviceXml(change.target, change.bus, change.previousSource), change.flags);
 }
 
 /** Reverses insertMedia; every step is attempted, the first failure is reported. */
@@ -135,7 +165,7 @@ export async function removeMedia(hv: DomainControl, dom: DomainRef, ours: OurDr
   if (ours.present) {
     const device = cdromDeviceXml(record.target, record.bus);
     // A running IDE/SATA device cannot be unplugged: its tray is emptied instead.
-    if (flags.live === true && record.bus !== 'scsi') await hv.updateDevice(dom, device, flags);
+    if (flags.live === true && record.bus !== 'scsi') await updateDevice(hv, dom, device, flags);
     else await hv.detachDevice(dom, device, flags);
   }
   await hv.setMetadata(dom, null, METADATA_KEY, METADATA_URI, flags);

@@ -7,7 +7,7 @@
  *  - a pending attach: finished when the domain's metadata already names the new image
  *    (libvirt got the change), otherwise rolled back (new image removed);
  *  - a pending detach: finished (the device may already be gone; what is left of ours
- *    is removed);
+ *    is removed), or undone when QEMU refuses to eject and keeps the drive;
  *  - images no record references: removed;
  *  - a domain libvirt cannot act on now: left as it is, retried before its next change
  *    and by the daemon's periodic sweep (VmService.settlePending).
@@ -17,7 +17,7 @@
 import { AgentError } from '../errors.js';
 import { committedRecord, detachedRecord, settledRecord, type AttachedPayload, type DomainRecord, type PayloadStore } from '../payload/store.js';
 import { cdromDeviceXml, describeDomain, findDisk, type CdromBus } from './domain-xml.js';
-import { readOurDrive, removeMedia } from './media.js';
+import { readOurDrive, removeMedia, trayRefused, updateDevice } from './media.js';
 import type { DomainControl, DomainRef } from './ports.js';
 import { METADATA_KEY, METADATA_URI, recordXml, type DriveRecord } from './record.js';
 
@@ -85,8 +85,7 @@ export async function recover(hv: DomainControl, store: PayloadStore): Promise<R
 
   for (const path of await store.listImages()) {
     if (keep.has(path)) continue;
-    await store.removeImage(path);
-    report.orphanImages.push(path);
+    if (await store.removeImageUnlessHeld(path)) report.orphanImages.push(path);
   }
   return report;
 }
@@ -115,8 +114,8 @@ async function undoAttach(hv: DomainControl, dom: DomainRef, newPath: string, cu
   for (const disk of desc.disks) {
     if (disk.device !== 'cdrom' || disk.source !== newPath) continue;
     const bus = disk.bus as CdromBus;
-    if (current !== undefined && current.target === disk.target) await hv.updateDevice(dom, cdromDeviceXml(disk.target, bus, current.path), flags);
-    else if (live && bus !== 'scsi') await hv.updateDevice(dom, cdromDeviceXml(disk.target, bus), flags);
+    if (current !== undefined && current.target === disk.target) await updateDevice(hv, dom, cdromDeviceXml(disk.target, bus, current.path), flags);
+    else if (live && bus !== 'scsi') await updateDevice(hv, dom, cdromDeviceXml(disk.target, bus), flags);
     else await hv.detachDevice(dom, cdromDeviceXml(disk.target, bus), flags);
   }
   await hv.setMetadata(dom, current === undefined ? null : recordXml(recordOf(current)), METADATA_KEY, METADATA_URI, flags);
@@ -127,6 +126,19 @@ export async function keepLineage(store: PayloadStore, record: DomainRecord, dom
   const kept = detachedRecord(record, dom, seenRunning);
   if (kept === undefined) await store.removeRecord(record.uuid);
   else await store.writeRecord(kept);
+}
+
+/**
+ * Puts `payload` into our running CD-ROM unless the live definition already shows it.
+ * With the embedded driver a crash can cut libvirt off inside a media change: its status
+ * file then says what it was about to do or had done (an empty tray, say) while QEMU has
+ * another medium in. A media change to the image we mean makes both say it again.
+ */
+async function forceLive(hv: DomainControl, dom: DomainRef, payload: AttachedPayload): Promise<void> {
+  const disk = findDisk(describeDomain(await hv.getXml(dom, { inactive: false })), payload.target);
+  if (disk === undefined || disk.device !== 'cdrom' || disk.source === payload.path) return;
+  await updateDevice(hv, dom, cdromDeviceXml(payload.target, payload.bus as CdromBus, payload.path), { live: true });
+  await hv.setMetadata(dom, recordXml(recordOf(payload)), METADATA_KEY, METADATA_URI, { live: true });
 }
 
 async function resolvePending(hv: DomainControl, store: PayloadStore, dom: DomainRef, record: DomainRecord): Promise<'none' | 'finished' | 'rolled-back'> {
@@ -140,16 +152,33 @@ async function resolvePending(hv: DomainControl, store: PayloadStore, dom: Domai
     if (ours.record?.path === pending.image.path && disk?.source === pending.image.path) {
       // libvirt has the new image and our mark on it: the crash came just before the commit.
       const current: AttachedPayload = { ...pending.image, target: ours.record.target, bus: ours.record.bus };
+      if (running) await forceLive(hv, dom, current);
       await store.writeRecord(committedRecord(record, { uuid: record.uuid, name: dom.name }, current, running));
       return 'finished';
     }
-    if (running) await undoAttach(hv, dom, pending.image.path, record.current, true);
+    if (running) {
+      await undoAttach(hv, dom, pending.image.path, record.current, true);
+      if (record.current !== undefined) await forceLive(hv, dom, record.current);
+    }
     await undoAttach(hv, dom, pending.image.path, record.current, false);
     await store.writeRecord({ ...settledRecord(record), name: dom.name });
     return 'rolled-back';
   }
   // A detach that was cut short is completed: the caller asked for the drive to go.
-  if (running) await removeMedia(hv, dom, await readOurDrive(hv, dom, true), { live: true });
+  if (running) {
+    try {
+      await removeMedia(hv, dom, await readOurDrive(hv, dom, true), { live: true });
+    } catch (err) {
+      // QEMU refused the eject (a tray the firmware closed) and kept the drive: finished
+      // as a refused Payload.detach is, out of the definition and in this run only.
+      const current = record.current;
+      const live = current === undefined ? undefined : findDisk(describeDomain(await hv.getXml(dom, { inactive: false })), current.target);
+      if (current === undefined || live?.source !== current.path || !trayRefused(err)) throw err;
+      await removeMedia(hv, dom, ours, { config: true });
+      await store.writeRecord({ ...settledRecord(record), name: dom.name, current: { ...current, runOnce: true } });
+      return 'finished';
+    }
+  }
   await removeMedia(hv, dom, ours, { config: true });
   await keepLineage(store, record, dom, running);
   return 'finished';

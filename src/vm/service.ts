@@ -30,7 +30,7 @@ import { generationOf, type Instance, type InstanceHistory } from '../payload/in
 import { committedRecord, detachedRecord, historyOf, settledRecord, type AttachedPayload, type DomainRecord, type PayloadStore } from '../payload/store.js';
 import { KeyedLock } from './keyed-lock.js';
 import { keepLineage, settle } from './recover.js';
-import { assertSource, insertMedia, readOurDrive, removeMedia, undoMedia, type MediaChange, type OurDrive } from './media.js';
+import { assertSource, insertMedia, readOurDrive, removeMedia, trayRefused, undoMedia, type MediaChange, type OurDrive } from './media.js';
 import type { AffectFlags, DomainControl, DomainRef } from './ports.js';
 
 /**
@@ -479,11 +479,6 @@ function cachedInstanceWarnings(dom: DomainRef, history: InstanceHistory | undef
     ];
   }
   return [];
-}
-
-/** QEMU's refusal to eject a tray it holds closed while libvirt believes it open. */
-function trayRefused(err: unknown): boolean {
-  return err instanceof AgentError && err.code === 'LIBVIRT_ERROR' && /Tray of device .* is not open/.test(err.message);
 }
 
 /** A drive attached by an agent whose store was lost: what the domain's metadata says of it. */

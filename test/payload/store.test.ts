@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { execa } from 'execa';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AgentError } from '../../src/errors.js';
@@ -25,6 +26,25 @@ describe('payload store', () => {
     await store.init();
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('never deletes an image a running QEMU holds (a block node libvirt lost in a crash): it stays until QEMU lets go', async () => {
+    const path = await store.putImage(UUID, new Uint8Array(4096), SHA);
+    // A real QEMU with the image open as a block node and no device, as a cut-off media change leaves it.
+    const qemu = execa('qemu-system-x86_64', ['-machine', 'none', '-nodefaults', '-display', 'none', '-S', '-blockdev', `driver=file,filename=${path},node-name=lost,read-only=on`], { reject: false });
+    try {
+      const holds = () => readdirSync(`/proc/${String(qemu.pid)}/fd`).some((fd) => readlinkSync(`/proc/${String(qemu.pid)}/fd/${fd}`) === path);
+      for (let i = 0; i < 200 && !holds(); i++) await new Promise((r) => setTimeout(r, 25));
+      assert.ok(holds(), 'QEMU has the image open');
+      assert.equal(await store.removeImageUnlessHeld(path), false);
+      await store.removeImage(path);
+      assert.ok(existsSync(path), 'the image QEMU holds is still there');
+    } finally {
+      qemu.kill('SIGKILL');
+      await qemu;
+    }
+    assert.equal(await store.removeImageUnlessHeld(path), true);
+    assert.equal(existsSync(path), false, 'removed once QEMU is gone');
+  });
 
   it('names images by domain UUID and content hash, mode 0640', async () => {
     const path = await store.putImage(UUID, new Uint8Array([1, 2, 3]), SHA);

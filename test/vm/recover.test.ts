@@ -67,6 +67,21 @@ describe('vm recovery at start', () => {
     assert.deepEqual(images(), [name(oldImage)]);
   });
 
+  it("puts the running CD-ROM back to the recorded image when a crash inside libvirt's media change left the live definition showing an empty tray", async () => {
+    await hv.attachDevice(VM, cdromDeviceXml('sda', 'sata', oldImage.path), { config: true });
+    await mark(oldImage);
+    await hv.start(VM, { paused: false });
+    await store.writeRecord({ version: 1, uuid: VM.uuid, name: VM.name, current: oldImage, pending: { op: 'attach', image: newImage, startedAt: 'x' } });
+    // What the embedded driver's status file said after a SIGKILL in the middle of the
+    // change (test/fault/sigkill-restart.test.ts): the tray empty, QEMU holding the new image.
+    await hv.updateDevice(VM, cdromDeviceXml('sda', 'sata'), { live: true });
+    const report = await recover(hv, store);
+    assert.deepEqual(report.rolledBack, [VM.uuid]);
+    assert.equal(hv.domain(VM.uuid).live?.disks[0]?.source, oldImage.path, 'the live CD-ROM has the recorded image again');
+    assert.equal(hv.domain(VM.uuid).config.disks[0]?.source, oldImage.path);
+    assert.equal((await store.readRecord(VM.uuid))?.current?.path, oldImage.path);
+  });
+
   it('removes a device an interrupted first attach added without marking it', async () => {
     await store.writeRecord({ version: 1, uuid: VM.uuid, name: VM.name, pending: { op: 'attach', image: newImage, startedAt: 'x' } });
     await hv.attachDevice(VM, cdromDeviceXml('sda', 'sata', newImage.path), { config: true });
@@ -88,6 +103,24 @@ describe('vm recovery at start', () => {
     assert.equal(kept?.pending, undefined);
     assert.equal(kept?.lineage?.instanceId, oldImage.instanceId, 'the lineage outlives the drive');
     assert.deepEqual(images(), []);
+  });
+
+  it('finishes a detach cut short on a running domain whose eject QEMU refuses as Payload.detach does: out of the definition, in this run only', async () => {
+    await hv.attachDevice(VM, cdromDeviceXml('sda', 'sata', oldImage.path), { config: true });
+    await mark(oldImage);
+    await hv.start(VM, { paused: false });
+    await store.writeRecord({ version: 1, uuid: VM.uuid, name: VM.name, current: oldImage, pending: { op: 'detach', startedAt: 'x' } });
+    // What libvirtd answered at a restart after a SIGKILL during a detach (test/fault/sigkill-restart.test.ts).
+    hv.failures.set('updateDevice', new AgentError('LIBVIRT_ERROR', "internal error: unable to execute QEMU command 'blockdev-remove-medium': Tray of device 'sata0-0-0' is not open"));
+    const report = await recover(hv, store);
+    assert.deepEqual([report.finished, report.failed], [[VM.uuid], []]);
+    const record = await store.readRecord(VM.uuid);
+    assert.equal(record?.pending, undefined);
+    assert.equal(record?.current?.path, oldImage.path);
+    assert.equal(record?.current?.runOnce, true, 'the drive is now this run only');
+    assert.deepEqual(hv.domain(VM.uuid).config.disks, [], 'the definition no longer has it');
+    assert.equal(hv.domain(VM.uuid).live?.disks[0]?.source, oldImage.path);
+    assert.deepEqual(images(), [name(oldImage)], 'the image QEMU holds stays');
   });
 
   it('settles every other domain when libvirt cannot act on one, keeping that one\'s record and images for a later attempt', async () => {

@@ -1,0 +1,98 @@
+/**
+ * A media change QEMU refuses (a detach right after VM.start: the firmware closed the
+ * tray, see docs/libvirt.md), on the real daemon and the embedded driver. libvirt 9.0
+ * puts its in-memory live definition back after the refusal but not the status file it
+ * reloads when it starts again: after a restart of the daemon (and with it the embedded
+ * driver) libvirt would say the tray is empty while QEMU holds the image, and the next
+ * detach would delete an image QEMU has open.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { AgentError } from '../../src/errors.js';
+import { prepareEmbedRoot } from '../../src/libvirt/embed.js';
+import type { RpcClient } from '../../src/rpc/client.js';
+import { connectWhenReady, startDaemon, type DaemonProcess } from '../helpers/daemon.js';
+import { domainXml } from '../helpers/libvirt.js';
+import { disagreements, readViews, type LibvirtFiles } from '../helpers/three-views.js';
+
+describe('a media change QEMU refuses, on the real daemon (qemu:///embed)', function () {
+  this.timeout(240_000);
+  let dir = '';
+  let daemon: DaemonProcess | undefined;
+  let client: RpcClient | undefined;
+  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'refused-media-'))));
+  afterEach(async () => {
+    client?.close();
+    if (daemon !== undefined) {
+      daemon.process.kill('SIGTERM');
+      await daemon.process;
+    }
+    // QEMU outlives the embedded driver: whatever the test left running goes with it.
+    const pidFile = join(dir, 'embed', 'run', 'qemu', 'refused-vm.pid');
+    if (existsSync(pidFile)) process.kill(Number(readFileSync(pidFile, 'utf8').trim()), 'SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("leaves libvirt's status file naming the drive QEMU still holds, so a restart keeps record, libvirt and QEMU agreeing and the next detach deletes no image QEMU has open", async function () {
+    const root = join(dir, 'embed');
+    const uri = await prepareEmbedRoot(root);
+    const files: LibvirtFiles = { configDir: join(root, 'etc', 'qemu'), runDir: join(root, 'run', 'qemu') };
+    writeFileSync(join(dir, 'vm.xml'), domainXml({ name: 'refused-vm' }));
+    assert.equal((await execa('virsh', ['-q', '-c', uri, `define ${join(dir, 'vm.xml')}`], { reject: false })).exitCode, 0);
+    const uuid = (await execa('virsh', ['-q', '-c', uri, 'domuuid refused-vm'])).stdout.trim();
+    const state = join(dir, 'state');
+    const sock = join(dir, 'd.sock');
+    const args = ['--config', join(dir, 'none.yaml'), '--uri', uri, '--socket', sock, '--state-dir', state];
+    daemon = startDaemon(args);
+    client = await connectWhenReady(daemon, sock);
+
+    // QEMU refuses a detach in a window of a few milliseconds while the firmware probes
+    // the CD-ROM (1 in 5 to 1 in 30 tries here, with the load): tried at delays across it.
+    // Bounded by time too, to keep the fault part near its measured length.
+    const ATTEMPTS = 80;
+    const deadline = Date.now() + 75_000;
+    let refusedAt = -1;
+    let tried = 0;
+    for (let i = 0; i < ATTEMPTS && refusedAt < 0 && Date.now() < deadline; i++, tried++) {
+      await client.call('VM.start', { domain: 'refused-vm', initialization: { configdrive: 1, hostname: `refused-${String(i)}` } });
+      await new Promise((r) => setTimeout(r, i % 21));
+      try {
+        await client.call('Payload.detach', { domain: 'refused-vm' });
+      } catch (err) {
+        assert.ok(err instanceof AgentError && err.code === 'LIBVIRT_ERROR' && /Tray of device/.test(err.message), String(err));
+        refusedAt = i;
+        break;
+      }
+      const detached = await readViews(client, state, files, 'refused-vm', uuid);
+      assert.deepEqual(disagreements(detached, state), [], `after detach ${String(i)}:\n${JSON.stringify(detached, null, 2)}`);
+      process.kill(detached.live!.pid, 'SIGKILL');
+      for (let j = 0; j < 400 && existsSync(join(files.runDir, 'refused-vm.xml')); j++) await new Promise((r) => setTimeout(r, 10));
+    }
+    if (refusedAt < 0) {
+      // Every detach went through and was checked; the refusal this test is about never came.
+      console.log(`      QEMU refused none of ${String(tried)} detaches right after the start (each checked): the refusal's checks did not run`);
+      this.skip();
+    }
+    console.log(`      QEMU refused detach ${String(refusedAt + 1)} (after ${String(refusedAt % 21)} ms)`);
+
+    const refused = await readViews(client, state, files, 'refused-vm', uuid);
+    assert.deepEqual(disagreements(refused, state), [], `right after the refusal:\n${JSON.stringify(refused, null, 2)}`);
+
+    daemon.process.kill('SIGTERM');
+    await daemon.process;
+    client.close();
+    daemon = startDaemon(args);
+    client = await connectWhenReady(daemon, sock);
+    const restarted = await readViews(client, state, files, 'refused-vm', uuid);
+    assert.deepEqual(disagreements(restarted, state), [], `after the restart:\n${JSON.stringify(restarted, null, 2)}`);
+
+    // Once the guest has had time to leave the firmware, the detach goes through.
+    await new Promise((r) => setTimeout(r, 1000));
+    await client.call('Payload.detach', { domain: 'refused-vm' }).catch(() => undefined);
+    const after = await readViews(client, state, files, 'refused-vm', uuid);
+    assert.deepEqual(disagreements(after, state), [], `after the next detach:\n${JSON.stringify(after, null, 2)}`);
+  });
+});
