@@ -52,9 +52,15 @@ export interface AttachedPayload extends ImageRef {
 }
 
 export interface PendingChange {
-  readonly op: 'attach' | 'detach';
+  /**
+   * `resume`: VM.start committed its drive while the guest was paused and is about to
+   * resume it. A crash then leaves a paused guest nothing else would ever resume.
+   */
+  readonly op: 'attach' | 'detach' | 'resume';
   /** For attach: the image being put in. */
   readonly image?: AttachedPayload;
+  /** For attach: VM.start's, which starts the domain paused once the drive is in. */
+  readonly start?: true;
   readonly startedAt: string;
 }
 

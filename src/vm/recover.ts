@@ -6,8 +6,11 @@
  *  - a record whose domain no longer exists: its images and the record removed;
  *  - a pending attach: finished when the domain's metadata already names the new image
  *    (libvirt got the change), otherwise rolled back (new image removed);
+ *  - a pending VM.start (an attach with `start`): rolled back, the guest it started paused
+ *    destroyed first; its caller never heard of success, and the guest never ran;
+ *  - a pending resume (VM.start committed, the guest still paused): resumed;
  *  - a pending detach: finished (the device may already be gone; what is left of ours
- *    is removed), or undone when QEMU refuses to eject and keeps the drive;
+ *    is removed), as a Payload.detach whose eject QEMU refuses when it keeps the drive;
  *  - images no record references: removed;
  *  - a domain libvirt cannot act on now: left as it is, retried before its next change
  *    and by the daemon's periodic sweep (VmService.settlePending).
@@ -144,12 +147,25 @@ async function forceLive(hv: DomainControl, dom: DomainRef, payload: AttachedPay
 async function resolvePending(hv: DomainControl, store: PayloadStore, dom: DomainRef, record: DomainRecord): Promise<'none' | 'finished' | 'rolled-back'> {
   const pending = record.pending;
   if (pending === undefined) return 'none';
-  const running = (await hv.state(dom)) !== 'shutoff';
+  let state = await hv.state(dom);
+  if (pending.op === 'resume') {
+    // VM.start had committed its drive and was about to resume the paused guest.
+    if (state === 'paused') await hv.resume(dom);
+    await store.writeRecord({ ...settledRecord(record), name: dom.name });
+    return 'finished';
+  }
+  if (pending.op === 'attach' && pending.start === true && state === 'paused') {
+    // A VM.start cut off before its commit: its caller was told nothing, and the guest
+    // never ran; it is undone (shut off, as it was) rather than left paused for good.
+    await hv.destroy(dom);
+    state = await hv.state(dom);
+  }
+  const running = state !== 'shutoff';
   const ours = await readOurDrive(hv, dom, false);
   if (pending.op === 'attach' && pending.image !== undefined) {
     const target = ours.record?.target;
     const disk = target === undefined ? undefined : findDisk(ours.desc, target);
-    if (ours.record?.path === pending.image.path && disk?.source === pending.image.path) {
+    if (pending.start !== true && ours.record?.path === pending.image.path && disk?.source === pending.image.path) {
       // libvirt has the new image and our mark on it: the crash came just before the commit.
       const current: AttachedPayload = { ...pending.image, target: ours.record.target, bus: ours.record.bus };
       if (running) await forceLive(hv, dom, current);
@@ -161,7 +177,10 @@ async function resolvePending(hv: DomainControl, store: PayloadStore, dom: Domai
       if (record.current !== undefined) await forceLive(hv, dom, record.current);
     }
     await undoAttach(hv, dom, pending.image.path, record.current, false);
-    await store.writeRecord({ ...settledRecord(record), name: dom.name });
+    const settled = { ...settledRecord(record), name: dom.name };
+    // A first attach undone leaves nothing to record.
+    if (settled.current === undefined && settled.lineage === undefined) await store.removeRecord(record.uuid);
+    else await store.writeRecord(settled);
     return 'rolled-back';
   }
   // A detach that was cut short is completed: the caller asked for the drive to go.

@@ -27,7 +27,7 @@ import { savedBuild, type BuildJob, type BuildSource, type SavedBuild } from '..
 import { inlineBuilder, type DriveBuilder } from '../payload/build-pool.js';
 import type { PrebuiltDrive } from '../payload/prebuilt.js';
 import { generationOf, type Instance, type InstanceHistory } from '../payload/instance-lineage.js';
-import { committedRecord, detachedRecord, historyOf, settledRecord, type AttachedPayload, type DomainRecord, type PayloadStore } from '../payload/store.js';
+import { committedRecord, detachedRecord, historyOf, settledRecord, type AttachedPayload, type DomainRecord, type PayloadStore, type PendingChange } from '../payload/store.js';
 import { KeyedLock } from './keyed-lock.js';
 import { keepLineage, settle } from './recover.js';
 import { assertSource, insertMedia, readOurDrive, removeMedia, trayRefused, undoMedia, type MediaChange, type OurDrive } from './media.js';
@@ -115,24 +115,30 @@ export class VmService {
       const runOnce = options.persistent === false;
       const ours = await readOurDrive(hv, dom, false);
       const image = await this.build(init, ours, options);
-      const applied = await this.apply(dom, ours, image, { config: true }, { runOnce });
+      const applied = await this.apply(dom, ours, image, { config: true }, { runOnce, start: true });
       let started = false;
       try {
+        // The same drive again journals nothing else: the start itself is, so that a
+        // crash in it leaves no paused guest that nothing resumes.
+        if (!applied.changed && applied.previous !== undefined) await this.deps.store.writeRecord({ ...settledRecord(applied.previous), pending: { op: 'resume', startedAt: this.now() } });
         await hv.start(dom, { paused: true });
         started = true;
         await assertSource(hv, dom, applied.payload.target, applied.payload.path, true);
         await this.verifyOnDisk(applied.payload.path, image);
         // Run Once: the running domain keeps the device, its definition loses it again.
         if (runOnce) await removeMedia(hv, dom, await readOurDrive(hv, dom, false), { config: true });
-        // Committed while the guest is still paused: once it runs, nothing is left that
-        // can fail, so the reply never says "failed" about a guest running our drive.
-        await this.commitRecord(dom, applied, true);
+        // Committed while the guest is still paused, with the resume to come journaled:
+        // once it runs, nothing is left that can fail, so the reply never says "failed"
+        // about a guest running our drive, and a crash before the resume is finished by
+        // recovery resuming it.
+        await this.commitRecord(dom, applied, true, { op: 'resume', startedAt: this.now() });
         await hv.resume(dom);
       } catch (err) {
         if (started) await this.cleanup(`destroy ${dom.name}`, () => hv.destroy(dom));
         await this.rollback(dom, applied);
         throw err;
       }
+      await this.cleanup(`note that ${dom.name} was resumed`, () => this.resumed(dom));
       return this.finish(dom, applied, image, true);
     });
   }
@@ -146,7 +152,7 @@ export class VmService {
       const live = (await hv.state(dom)) !== 'shutoff';
       const ours = await readOurDrive(hv, dom, live);
       const image = await this.build(init, ours, options);
-      const applied = await this.apply(dom, ours, image, live ? { live: true, config: true } : { config: true }, { runOnce: false });
+      const applied = await this.apply(dom, ours, image, live ? { live: true, config: true } : { config: true }, { runOnce: false, start: false });
       try {
         await assertSource(hv, dom, applied.payload.target, applied.payload.path, live);
         await this.verifyOnDisk(applied.payload.path, image);
@@ -361,7 +367,7 @@ export class VmService {
    * Stores the image and puts it in our CD-ROM for `flags`, journaled. Nothing changes
    * when the domain already has this exact drive (same content, still in place).
    */
-  private async apply(dom: DomainRef, ours: OurDrive, image: DriveImage, flags: AffectFlags, mode: { runOnce: boolean }): Promise<Applied> {
+  private async apply(dom: DomainRef, ours: OurDrive, image: DriveImage, flags: AffectFlags, mode: { runOnce: boolean; start: boolean }): Promise<Applied> {
     const { store, hv } = this.deps;
     const previous = await store.readRecord(dom.uuid);
     // Run Once always puts the drive in again: it leaves the definition before the run.
@@ -388,7 +394,7 @@ export class VmService {
       ...(mode.runOnce ? { runOnce: true } : {}),
     };
     const base: DomainRecord = previous === undefined ? { version: 1, uuid: dom.uuid, name: dom.name } : { ...settledRecord(previous), name: dom.name };
-    await store.writeRecord({ ...base, pending: { op: 'attach', image: pendingPayload, startedAt: attachedAt } });
+    await store.writeRecord({ ...base, pending: { op: 'attach', image: pendingPayload, startedAt: attachedAt, ...(mode.start ? { start: true } : {}) } });
     let change: MediaChange | undefined;
     try {
       change = await insertMedia(hv, dom, ours, mark, flags);
@@ -414,19 +420,27 @@ export class VmService {
    * The last step that may fail: the record names the new drive as current and its
    * instance as the domain's last. `running`: the guest runs (or is about to run) it.
    */
-  private async commitRecord(dom: DomainRef, applied: Applied, running: boolean): Promise<void> {
+  private async commitRecord(dom: DomainRef, applied: Applied, running: boolean, next?: PendingChange): Promise<void> {
     const { store } = this.deps;
+    const then = next === undefined ? {} : { pending: next };
     if (!applied.changed) {
-      // The same drive again; only the note that the guest has run it may be new.
+      // The same drive again; only the note that the guest has run it, and the resume to
+      // come, may be new.
       const lineage = historyOf(applied.previous);
-      if (running && applied.previous !== undefined && lineage !== undefined && !lineage.seenRunning) {
-        await store.writeRecord({ ...applied.previous, lineage: { ...lineage, seenRunning: true } });
+      if (applied.previous !== undefined && (next !== undefined || (running && lineage !== undefined && !lineage.seenRunning))) {
+        await store.writeRecord({ ...settledRecord(applied.previous), ...(lineage === undefined ? {} : { lineage: { ...lineage, seenRunning: lineage.seenRunning || running } }), ...then });
       }
       return;
     }
     // If this rename is lost in a crash, recovery finds the pending attach and, libvirt
     // showing our image, finishes it (src/vm/recover.ts).
-    await store.writeRecord(committedRecord(applied.previous, dom, applied.payload, running), { redoable: true });
+    await store.writeRecord({ ...committedRecord(applied.previous, dom, applied.payload, running), ...then }, { redoable: true });
+  }
+
+  /** VM.start's resume is done: its journal entry goes. */
+  private async resumed(dom: DomainRef): Promise<void> {
+    const record = await this.deps.store.readRecord(dom.uuid);
+    if (record?.pending?.op === 'resume') await this.deps.store.writeRecord(settledRecord(record));
   }
 
   /** After the commit: nothing here fails the request (the replaced image's removal only warns). */

@@ -123,6 +123,31 @@ describe('vm recovery at start', () => {
     assert.deepEqual(images(), [name(oldImage)], 'the image QEMU holds stays');
   });
 
+  it('resumes a guest VM.start had committed but not yet resumed', async () => {
+    await hv.attachDevice(VM, cdromDeviceXml('sda', 'sata', oldImage.path), { config: true });
+    await mark(oldImage);
+    await hv.start(VM, { paused: true });
+    await store.writeRecord({ version: 1, uuid: VM.uuid, name: VM.name, current: oldImage, pending: { op: 'resume', startedAt: 'x' } });
+    const report = await recover(hv, store);
+    assert.deepEqual(report.finished, [VM.uuid]);
+    assert.equal(hv.domain(VM.uuid).state, 'running');
+    assert.deepEqual((await store.readRecord(VM.uuid))?.current, oldImage);
+    assert.equal((await store.readRecord(VM.uuid))?.pending, undefined);
+  });
+
+  it('undoes a VM.start cut off before its commit: the paused guest destroyed, the definition and record as they were', async () => {
+    await store.writeRecord({ version: 1, uuid: VM.uuid, name: VM.name, pending: { op: 'attach', image: newImage, start: true, startedAt: 'x' } });
+    await hv.attachDevice(VM, cdromDeviceXml('sda', 'sata', newImage.path), { config: true });
+    await mark(newImage);
+    await hv.start(VM, { paused: true });
+    const report = await recover(hv, store);
+    assert.deepEqual(report.rolledBack, [VM.uuid]);
+    assert.equal(hv.domain(VM.uuid).state, 'shutoff', 'never left paused');
+    assert.deepEqual(hv.domain(VM.uuid).config.disks, []);
+    assert.equal(await store.readRecord(VM.uuid), undefined);
+    assert.deepEqual(images(), []);
+  });
+
   it('settles every other domain when libvirt cannot act on one, keeping that one\'s record and images for a later attempt', async () => {
     const WEDGED = { uuid: '0a0a0a0a-0b0b-4c0c-8d0d-0e0e0e0e0e0e', name: 'wedged' };
     hv.define(WEDGED, { machine: 'pc-q35-7.2' });

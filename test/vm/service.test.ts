@@ -102,10 +102,10 @@ describe('vm service flows (libvirt stand-in)', () => {
   it('commits the record before the guest runs: a full disk at that write leaves the domain shut off and says so, never "failed" while it runs', async () => {
     const first = await service.start(VM.name, seedInitialization());
     await hv.destroy(VM);
-    // The store's final write for the new drive (the one without a pending entry) fails.
+    // The store's commit of the new drive (the write that names it current) fails.
     const write = store.writeRecord.bind(store);
     store.writeRecord = async (record, options) => {
-      if (record.pending === undefined && record.current !== undefined && record.current.path !== first.payload.path) {
+      if (record.pending?.op !== 'attach' && record.current !== undefined && record.current.path !== first.payload.path) {
         throw new AgentError('IO_ERROR', 'Cannot write the record: ENOSPC', { details: { errno: 'ENOSPC' } });
       }
       return write(record, options);
@@ -117,6 +117,21 @@ describe('vm service flows (libvirt stand-in)', () => {
     assert.equal((await store.readRecord(VM.uuid))?.pending, undefined);
     assert.deepEqual(configDisks()[1], { device: 'cdrom', bus: 'sata', target: 'sdb', source: first.payload.path });
     assert.deepEqual(images(), [first.payload.path.split('/').pop()]);
+  });
+
+  it('journals the resume: the record names the drive with a pending resume while the guest is paused, and nothing pending once it runs', async () => {
+    const seen: (string | undefined)[] = [];
+    const write = store.writeRecord.bind(store);
+    store.writeRecord = async (record, options) => {
+      seen.push(`${record.pending?.op ?? 'none'}${record.pending?.start === true ? '+start' : ''} ${hv.domain(VM.uuid).state}`);
+      return write(record, options);
+    };
+    await service.start(VM.name, seedInitialization());
+    assert.deepEqual(seen, ['attach+start shutoff', 'resume paused', 'none running']);
+    await hv.destroy(VM);
+    seen.length = 0;
+    await service.start(VM.name, seedInitialization());
+    assert.deepEqual(seen, ['resume shutoff', 'resume paused', 'none running'], 'the same drive again journals its start too');
   });
 
   it('resolves a change a crash left half done before making the next one, and refuses with DOMAIN_STATE while libvirt cannot', async () => {
