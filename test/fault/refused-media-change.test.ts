@@ -11,7 +11,6 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { AgentError } from '../../src/errors.js';
 import { prepareEmbedRoot } from '../../src/libvirt/embed.js';
 import type { RpcClient } from '../../src/rpc/client.js';
 import { connectWhenReady, startDaemon, type DaemonProcess } from '../helpers/daemon.js';
@@ -59,10 +58,10 @@ describe('a media change QEMU refuses, on the real daemon (qemu:///embed)', func
     for (let i = 0; i < ATTEMPTS && refusedAt < 0 && Date.now() < deadline; i++, tried++) {
       await client.call('VM.start', { domain: 'refused-vm', initialization: { configdrive: 1, hostname: `refused-${String(i)}` } });
       await new Promise((r) => setTimeout(r, i % 21));
-      try {
-        await client.call('Payload.detach', { domain: 'refused-vm' });
-      } catch (err) {
-        assert.ok(err instanceof AgentError && err.code === 'LIBVIRT_ERROR' && /Tray of device/.test(err.message), String(err));
+      const result = await client.call<{ deferred: string | null }>('Payload.detach', { domain: 'refused-vm' });
+      if (result.deferred !== null) {
+        // Out of the definition, in this run only (src/vm/service.ts detach).
+        assert.match(result.deferred, /QEMU refused the eject: .*Tray of device/);
         refusedAt = i;
         break;
       }

@@ -28,6 +28,7 @@ interface Payload {
   readonly path: string;
   readonly sha256: string;
   readonly target: string;
+  readonly runOnce?: boolean;
 }
 
 export interface DefinitionView {
@@ -120,8 +121,8 @@ export function disagreements(v: Views, stateDir: string, options: { readonly le
   if (v.get.pending) problems.push('Payload.get says a change is pending');
   if (v.file?.pending !== undefined) problems.push('the record file has a pending entry');
   if ((v.file?.current?.path ?? null) !== (recorded?.path ?? null)) problems.push(`record file names ${String(v.file?.current?.path)}, Payload.get ${String(recorded?.path)}`);
-  const checkDefinition = (what: string, d: DefinitionView) => {
-    if (recorded === null) {
+  const checkDefinition = (what: string, d: DefinitionView, none = recorded === null) => {
+    if (none || recorded === null) {
       if (d.mark !== null) problems.push(`${what} has our metadata (${JSON.stringify(d.mark)}) but there is no record`);
       const ours = d.disks.filter((disk) => disk.source?.startsWith(images) === true);
       if (ours.length > 0) problems.push(`${what} has a CD-ROM with our image ${ours.map((x) => x.source).join(', ')} but there is no record`);
@@ -133,7 +134,11 @@ export function disagreements(v: Views, stateDir: string, options: { readonly le
     const others = d.disks.filter((x) => x.target !== recorded.target && x.source?.startsWith(images) === true);
     if (others.length > 0) problems.push(`${what} has other devices with our images: ${others.map((x) => `${x.target}=${String(x.source)}`).join(', ')}`);
   };
-  checkDefinition('the persistent definition', v.persistent);
+  // A drive of one run only (Run Once, or a detach whose eject QEMU refused) is in the
+  // running domain and never in its definition.
+  const runOnce = recorded?.runOnce === true;
+  checkDefinition('the persistent definition', v.persistent, runOnce);
+  if (runOnce && v.live === null) problems.push('the record names a drive of one run, and the domain does not run');
   if (v.live !== null) {
     if (v.live.job !== null && v.live.job !== 'none') problems.push(`libvirt's status file holds an async job "${v.live.job}"`);
     checkDefinition('the live definition', v.live);
