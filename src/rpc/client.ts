@@ -17,14 +17,21 @@ export class RpcClient {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
   private readonly listeners: ((method: string, params: unknown) => void)[] = [];
+  /** Why the connection is gone, once it is: later calls fail at once with it. */
+  private gone: string | undefined;
 
   private constructor(private readonly socket: Socket) {
     const framer = new LineFramer(64 * 1024 * 1024);
     socket.on('data', (chunk: Buffer) => {
       for (const ev of framer.push(chunk)) if (ev.kind === 'frame') this.dispatch(ev.text);
     });
+    // A reset (EPIPE, ECONNRESET) is the same news as a close, and must not be thrown.
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      this.gone ??= `the connection to the daemon failed: ${String(err.code ?? err.message)}`;
+    });
     socket.on('close', () => {
-      for (const p of this.pending.values()) p.reject(new AgentError('IO_ERROR', 'the daemon closed the connection'));
+      this.gone ??= 'the daemon closed the connection';
+      for (const p of this.pending.values()) p.reject(new AgentError('IO_ERROR', this.gone));
       this.pending.clear();
     });
   }
@@ -40,6 +47,8 @@ export class RpcClient {
   }
 
   call<T = unknown>(method: string, params: Record<string, unknown> = {}): Promise<T> {
+    // Written to a closed socket, a request would wait for an answer that never comes.
+    if (this.gone !== undefined || this.socket.destroyed) return Promise.reject(new AgentError('IO_ERROR', this.gone ?? 'the connection to the daemon is closed'));
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
