@@ -41,7 +41,7 @@ export function reportNonce(key: string, uuid: string, instanceId: string): stri
  * nothing. The write blocks until the host side is connected, so a daemon restarting
  * meanwhile still gets the line; the unit's start timeout ends the wait.
  */
-export const REPORTER_PY = `import json, os, sys
+export const REPORTER_PY = `import json, os, sys, time
 PORT = "/dev/virtio-ports/${REPORT_PORT}"
 LIMIT = ${String(MAX_REPORT_BYTES)}
 def load(path):
@@ -80,7 +80,7 @@ for name in ("init-local", "init", "modules-config", "modules-final"):
 errors = errors[:16]
 body = {"v": 1, "instanceId": text("/var/lib/cloud/data/instance-id") or drive_iid, "nonce": nonce,
         "status": "error" if errors else "done", "errors": errors, "stages": stages,
-        "bootId": text("/proc/sys/kernel/random/boot_id")}
+        "bootId": text("/proc/sys/kernel/random/boot_id"), "sentAt": 9999999999.999}
 line = json.dumps(body, separators=(",", ":"))
 while len(line.encode()) > LIMIT and body["errors"]:
     body["errors"].pop()
@@ -88,6 +88,8 @@ while len(line.encode()) > LIMIT and body["errors"]:
 if os.path.exists(PORT):
     fd = os.open(PORT, os.O_WRONLY)
     try:
+        body["sentAt"] = round(time.time(), 3)
+        line = json.dumps(body, separators=(",", ":"))
         os.write(fd, (line + "\\n").encode())
     finally:
         os.close(fd)

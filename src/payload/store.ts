@@ -89,6 +89,8 @@ export interface InitializationState {
   readonly since: string;
   readonly reportedAt?: string;
   readonly bootId?: string;
+  /** Guest clock when the line was written. */
+  readonly sentAt?: number | null;
   readonly errors?: readonly string[];
   readonly stages?: Readonly<Record<string, { readonly start: number | null; readonly finished: number | null }>>;
   /** From the start of cloud-init's first stage to the end of its last, guest clock. */

@@ -17,11 +17,13 @@ export interface GuestReport {
   readonly errors: readonly string[];
   readonly stages: StageTimes;
   readonly bootId: string;
+  /** Guest clock when the reporter wrote the line (unix seconds). */
+  readonly sentAt: number | null;
 }
 
 export type Judgement = { readonly ok: true; readonly report: GuestReport } | { readonly ok: false; readonly reason: string };
 
-const FIELDS = ['bootId', 'errors', 'instanceId', 'nonce', 'stages', 'status', 'v'];
+const FIELDS = ['bootId', 'errors', 'instanceId', 'nonce', 'sentAt', 'stages', 'status', 'v'];
 const MAX_ERRORS = 16;
 const MAX_ERROR_CHARS = 500;
 
@@ -55,6 +57,7 @@ export function judgeReport(line: Uint8Array, expected: { readonly instanceId: s
   if (!Array.isArray(errors) || errors.length > MAX_ERRORS || errors.some((e) => typeof e !== 'string' || e.length > MAX_ERROR_CHARS)) return reject('malformed errors');
   if ((r['status'] === 'error') !== (errors.length > 0)) return reject('status and errors disagree');
   if (typeof r['bootId'] !== 'string' || !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(r['bootId'])) return reject('malformed boot id');
+  if (!isTime(r['sentAt'])) return reject('malformed send time');
   const stages = r['stages'];
   if (typeof stages !== 'object' || stages === null || Array.isArray(stages)) return reject('malformed stages');
   for (const [name, times] of Object.entries(stages)) {
@@ -66,7 +69,7 @@ export function judgeReport(line: Uint8Array, expected: { readonly instanceId: s
   // Compared in constant time: the line is the guest's guess.
   if (!timingSafeEqual(Buffer.from(r['nonce']), Buffer.from(expected.nonce))) return reject("nonce is not the current drive's");
   if (r['instanceId'] !== expected.instanceId) return reject("instance-id is not the current drive's");
-  return { ok: true, report: { instanceId: r['instanceId'], status: r['status'], errors: errors as string[], stages: stages as StageTimes, bootId: r['bootId'] } };
+  return { ok: true, report: { instanceId: r['instanceId'], status: r['status'], errors: errors as string[], stages: stages as StageTimes, bootId: r['bootId'], sentAt: r['sentAt'] as number | null } };
 }
 
 /** cloud-init's own time, guest clock: from its first stage's start to its last stage's end. */

@@ -173,6 +173,7 @@ export class InitWatcher {
         since: known?.run === watch.run && known.instanceId === report.instanceId ? known.since : this.now(),
         reportedAt: this.now(),
         bootId: report.bootId,
+        sentAt: report.sentAt,
         errors: report.errors,
         stages: report.stages,
         seconds: cloudInitSeconds(report.stages),
@@ -181,9 +182,9 @@ export class InitWatcher {
     });
     if (reason !== undefined) this.rejected(watch, reason);
     if (announce === undefined) return;
-    const { state, instanceId, errors, stages, seconds, bootId, reportedAt } = announce;
+    const { state, instanceId, errors, stages, seconds, bootId, sentAt, reportedAt } = announce;
     this.deps.log.info('guest reported cloud-init finished', { domain: dom.name, instanceId, status: state, errors: errors?.length ?? 0, seconds: seconds ?? undefined });
-    this.deps.notify('VM.initialized', { domain: dom, instanceId, status: state, errors, stages, seconds, bootId, reportedAt });
+    this.deps.notify('VM.initialized', { domain: dom, instanceId, status: state, errors, stages, seconds, bootId, sentAt, reportedAt });
   }
 
   private rejected(watch: Watch, reason: string): void {

@@ -16,6 +16,7 @@ const GOOD = {
   errors: [],
   stages: { 'init-local': { start: 100.5, finished: 101 }, 'modules-final': { start: 120, finished: 121.25 } },
   bootId: '0b5c2d7e-1a2b-4c3d-9e8f-001122334455',
+  sentAt: 121.5,
 };
 const line = (v: unknown) => Buffer.from(JSON.stringify(v));
 const reason = (bytes: Uint8Array) => {
@@ -67,6 +68,7 @@ describe('judgeReport: a VM.initialized line from the guest', () => {
     assert.equal(reason(line({ ...GOOD, stages: { __proto__x: { start: 1, finished: 1 } } })), 'unknown stage');
     assert.equal(reason(line({ ...GOOD, bootId: '../../etc' })), 'malformed boot id');
     assert.equal(reason(line({ ...GOOD, v: 2 })), 'unknown version');
+    assert.equal(reason(line({ ...GOOD, sentAt: -1 })), 'malformed send time');
   });
 });
 
