@@ -16,6 +16,7 @@ import { createLogger, type Logger } from '../src/log.js';
 import { BuildPool, inlineBuilder, type DriveBuilder } from '../src/payload/build-pool.js';
 import { RpcServer } from '../src/rpc/server.js';
 import { recover } from '../src/vm/recover.js';
+import { InitWatcher } from '../src/vm/init-watcher.js';
 import { VmService } from '../src/vm/service.js';
 import { AGENT_VERSION, createHandler } from './daemon/handler.js';
 import { openStore } from './daemon/store-setup.js';
@@ -166,7 +167,7 @@ async function run(config: Config, configFile: string, flags: Readonly<Record<st
     const report = await recover(hv, store);
     log.info('recovered state', { tempFiles: report.tempFiles.length, finished: report.finished.length, rolledBack: report.rolledBack.length, vanished: report.vanished.length, orphanImages: report.orphanImages.length, unresolved: report.failed.length });
     for (const f of report.failed) log.warning('a change left half done on this domain cannot be resolved now; its record and images are kept and it is retried', { domain: f.name, uuid: f.uuid, error: f.error });
-    const holder: { server?: RpcServer } = {};
+    const holder: { server?: RpcServer; watcher?: InitWatcher } = {};
     builder = config.buildThreads === 0 ? inlineBuilder : new BuildPool({ threads: config.buildThreads, idleMs: config.buildThreadIdleMs, resourceLimits: BUILD_THREAD_LIMITS });
     let writer = config.isoWriter;
     const service = new VmService({
@@ -176,7 +177,13 @@ async function run(config: Config, configFile: string, flags: Readonly<Record<st
       writer: createIsoWriter(writer),
       notify: (method, params) => holder.server?.notify(method, params),
       warn: (m) => log.warning(m),
+      onRun: (dom) => holder.watcher?.watch(dom) ?? Promise.resolve(),
     });
+    const watcher = new InitWatcher({ hv, store, update: (uuid, change) => service.updateRecord(uuid, change), notify: (method, params) => holder.server?.notify(method, params), log });
+    holder.watcher = watcher;
+    // Running domains' channels, read again after a restart: a guest that reported while
+    // the daemon was down is still blocked on its write and completes it now.
+    await watcher.sync().catch((err: unknown) => log.warning('cannot reconnect to VM.initialized channels', { error: toAgentError(err).message }));
     let imageDirs = config.imageDirs;
     const server = new RpcServer(createHandler(service, hv, log, () => writer, () => [store.buildsDir, ...imageDirs]), config, log);
     holder.server = server;
@@ -191,6 +198,7 @@ async function run(config: Config, configFile: string, flags: Readonly<Record<st
         (ended) => ended.length > 0 && log.info('removed drives whose run ended (Run Once, or an eject QEMU refused)', { domains: ended.join(',') }),
         (err: unknown) => log.warning('sweep of ended runs failed', { error: toAgentError(err).message }),
       );
+      watcher.sync().catch((err: unknown) => log.warning('sweep of VM.initialized channels failed', { error: toAgentError(err).message }));
       service.settlePending().then(
         ({ settled }) => settled.length > 0 && log.info('resolved changes left half done', { domains: settled.join(',') }),
         (err: unknown) => log.warning('retry of changes left half done failed', { error: toAgentError(err).message }),
@@ -242,6 +250,7 @@ async function run(config: Config, configFile: string, flags: Readonly<Record<st
     await notifySystemd('STOPPING=1');
     clearInterval(sweeper);
     await server.close(drainTimeoutMs);
+    watcher.close();
     await builder.close();
     await hv.close();
     log.info('stopped');

@@ -10,6 +10,7 @@ import { AgentError } from '../../src/errors.js';
 import { detectFormat } from '../../src/initialization/index.js';
 import { RpcClient } from '../../src/rpc/client.js';
 import { EXIT, GLOBAL_OPTIONS, UsageError, parseCommandLine, type Command, type Io } from './command.js';
+import { waitCommand } from './wait.js';
 
 export const DEFAULT_SOCKET = '/run/configdrived/configdrived.sock';
 
@@ -134,6 +135,14 @@ interface PayloadEntry {
   payload: { path: string; target: string; bus: string; instanceId: string; attachedAt: string; generation?: number; reason?: string; runOnce?: boolean } | null;
   pending: boolean;
   lineage?: { instanceId: string; generation: number } | null;
+  initialization?: { state: string; since: string; reportedAt?: string; pendingSeconds?: number; errors?: string[] } | null;
+}
+
+function initText(v: PayloadEntry): string {
+  const i = v.initialization;
+  if (i === undefined || i === null) return '';
+  if (i.state === 'pending') return `initialized  pending since ${i.since} (${String(i.pendingSeconds ?? 0)} s)\n`;
+  return `initialized  ${i.state} at ${i.reportedAt ?? '?'}\n${(i.errors ?? []).map((e) => `  error: ${e}\n`).join('')}`;
 }
 
 function getText(v: PayloadEntry): string {
@@ -143,11 +152,18 @@ function getText(v: PayloadEntry): string {
   }
   const p = v.payload;
   const generation = p.generation === undefined ? '' : `generation ${String(p.generation)}${p.reason === undefined ? '' : ` (${p.reason})`}\n`;
-  return `${payloadLine(v)}path ${p.path}\nattached ${p.attachedAt}${p.runOnce === true ? ' (run once)' : ''}\n${generation}`;
+  return `${payloadLine(v)}path ${p.path}\nattached ${p.attachedAt}${p.runOnce === true ? ' (run once)' : ''}\n${generation}${initText(v)}`;
 }
 
 const payloadLine = (e: PayloadEntry) =>
   `${e.domain.name.padEnd(24)} ${e.payload === null ? '-' : `${e.payload.bus} ${e.payload.target}`.padEnd(10)} ${e.payload?.instanceId ?? '-'}${e.pending ? ' (change pending)' : ''}\n`;
+
+/** VM.initialized in one line: domain, outcome, cloud-init's time and errors. */
+function initializedText(params: unknown): string {
+  const p = params as { domain?: { name?: string }; instanceId?: string; status?: string; seconds?: number | null; errors?: string[] };
+  const errors = (p.errors ?? []).length === 0 ? '' : ` errors: ${JSON.stringify(p.errors)}`;
+  return `${p.domain?.name ?? '?'} ${p.status ?? '?'} ${p.instanceId ?? ''}${p.seconds == null ? '' : ` (cloud-init ${String(p.seconds)} s)`}${errors}`;
+}
 
 export const clientCommands: readonly Command[] = [
   simpleCommand('caps', 'Host.getCapabilities', "show the daemon's version, libvirt's, and what it can build", '', false, (v: { agent: { version: string }; libvirt: { library: string; hypervisor: string; uri: string }; isoWriter: string }) =>
@@ -158,16 +174,17 @@ export const clientCommands: readonly Command[] = [
   domainCommand('attach', 'Payload.attach', "put a config drive in front of a domain without starting it", 'Shut off: the drive goes into the definition. Running: the media of the agent\'s\nCD-ROM is changed (a new instance-id makes cloud-init run again).'),
   simpleCommand('detach', 'Payload.detach', "remove the agent's drive from a domain and delete its image", ' DOMAIN', true, (v: { domain: { name: string }; removed: { path: string } | null; deferred: string | null }) =>
     v.deferred === null ? `${v.domain.name}: removed ${v.removed?.path ?? 'the drive'}\n` : `${v.domain.name}: removed from the definition; ${v.deferred}\n`),
+  waitCommand(connect),
   {
     name: 'watch',
-    summary: 'print notifications (drives attached and removed) as they happen',
+    summary: 'print notifications (drives attached and removed, VM.initialized) as they happen',
     help: `Usage: configdrive watch [--socket PATH] [--json]\n\nPrints one line per notification until interrupted.\n${COMMON}`,
     async run(argv: readonly string[], io: Io): Promise<number> {
       const { values, positionals } = parseCommandLine(argv, GLOBAL_OPTIONS);
       if (positionals.length !== 0) throw new UsageError('takes no arguments');
       const client = await connect(values.socket);
       client.onNotification((method, params) => {
-        io.stdout.write(values.json ? `${JSON.stringify({ method, params })}\n` : `${new Date().toISOString()} ${method} ${JSON.stringify(params)}\n`);
+        io.stdout.write(values.json ? `${JSON.stringify({ method, params })}\n` : `${new Date().toISOString()} ${method} ${method === 'VM.initialized' ? initializedText(params) : JSON.stringify(params)}\n`);
       });
       // The daemon closes a connection that sends no request for idleTimeoutMs (60 s by
       // default): a cheap request now and then keeps this one, and notices a daemon gone.

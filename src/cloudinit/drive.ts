@@ -5,6 +5,7 @@
 import { AgentError, invalid, type Problem } from '../errors.js';
 import type { Initialization } from '../initialization/types.js';
 import { buildEni, ENI_CONTENT_PATH } from './eni.js';
+import { buildVendorData, reportNonce, VENDOR_DATA_PATH } from './init-reporter.js';
 import { buildMetaData } from './meta-data.js';
 import { buildNetworkData } from './network-data.js';
 import { resolveNics } from './nics.js';
@@ -74,6 +75,7 @@ export function buildDriveTree(init: Initialization, facts: DomainFacts, identit
 
   files.set(META_DATA_PATH, buildMetaData(init, facts, { instanceId, rootKeys: userData.rootKeys, eni }));
   files.set(USER_DATA_PATH, userData.text);
+  if (facts.reportKey !== undefined) files.set(VENDOR_DATA_PATH, buildVendorData(instanceId, reportNonce(facts.reportKey, facts.uuid, instanceId)));
   assertNoneEmpty(files);
 
   const tree = new Map<string, Uint8Array>();

@@ -4,3 +4,4 @@ export type { BuiltDrive } from './drive.js';
 export type { DomainFacts, DriveIdentity, DriveTree } from './types.js';
 export { deriveSalt, passwordHashCache, prehashPasswords } from './passwords.js';
 export { DATASOURCE_PIN_PATH } from './datasource-pin.js';
+export { MAX_REPORT_BYTES, REPORT_PORT, reportNonce, VENDOR_DATA_PATH } from './init-reporter.js';

@@ -14,6 +14,12 @@ export interface DomainFacts {
   readonly name?: string;
   /** The domain's NICs in definition order; the Nth is what a request calls `eth<N>`. */
   readonly nics: readonly { readonly mac: string }[];
+  /**
+   * The daemon's report key (hex): when given, the drive carries the guest half of
+   * VM.initialized (init-reporter.ts) with a nonce derived from it. Offline builds, which
+   * no daemon listens for, have none.
+   */
+  readonly reportKey?: string;
 }
 
 /** Which instance a drive is: chosen by the agent's lineage (src/payload/instance-lineage.ts). */

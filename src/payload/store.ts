@@ -6,6 +6,9 @@
  *   STATE/images/<uuid>-<sha256 prefix>.iso   0640 root:QEMU's group
  *   STATE/domains/<uuid>.json                 0700 dir, 0600 files: what the agent holds for a domain
  *   STATE/builds/                             0700: Payload.build results, never shown to QEMU
+ *   STATE/channels/<uuid>.sock                0700 dir: the VM.initialized channels (libvirt binds
+ *                                             each socket and hands QEMU the descriptor)
+ *   STATE/report.key                          0600: the key report nonces derive from
  *
  * QEMU (another user under libvirtd) can open an image whose path it is given and
  * nothing else: it cannot list images/, and records and builds are closed to it. The
@@ -17,7 +20,8 @@
  * the steps leaves a `pending` entry that recovery (src/vm/recover.ts) resolves by
  * looking at what libvirt actually has. Records never hold file contents or secrets.
  */
-import { chmod, chown, mkdir, readdir, readFile, stat, unlink } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { chmod, chown, mkdir, readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { AgentError } from '../errors.js';
 import { TEMP_PREFIX, writeFileAtomic } from './atomic-write.js';
@@ -75,6 +79,28 @@ export interface DomainRecord {
    * that the next drive is a new instance only when its settings are new.
    */
   readonly lineage?: InstanceHistory;
+  /** What the guest last reported over the agent's channel (src/vm/init-state.ts). */
+  readonly initialization?: InitializationState;
+}
+
+/**
+ * VM.initialized as recorded: `pending` from the moment a run of the domain with the
+ * current drive was seen, until that run's guest reports; `done` or `error` with what it
+ * reported. A run is libvirt's domain id: a new QEMU is a new run.
+ */
+export interface InitializationState {
+  readonly state: 'pending' | 'done' | 'error';
+  readonly instanceId: string;
+  readonly run: number;
+  readonly since: string;
+  readonly reportedAt?: string;
+  readonly bootId?: string;
+  /** Guest clock when the line was written. */
+  readonly sentAt?: number | null;
+  readonly errors?: readonly string[];
+  readonly stages?: Readonly<Record<string, { readonly start: number | null; readonly finished: number | null }>>;
+  /** From the start of cloud-init's first stage to the end of its last, guest clock. */
+  readonly seconds?: number | null;
 }
 
 /** What a record says of the domain's last instance; records from agent 0.1 have no lineage. */
@@ -154,20 +180,45 @@ export class PayloadStore {
   readonly imagesDir: string;
   readonly domainsDir: string;
   readonly buildsDir: string;
+  readonly channelsDir: string;
   private builds: string[] | undefined;
 
   constructor(private readonly options: StoreOptions) {
     this.imagesDir = join(options.dir, 'images');
     this.domainsDir = join(options.dir, 'domains');
     this.buildsDir = join(options.dir, 'builds');
+    this.channelsDir = join(options.dir, 'channels');
+  }
+
+  /** The socket of a domain's VM.initialized channel; a unix socket path has 107 bytes at most. */
+  channelPath(uuid: string): string {
+    return join(this.channelsDir, `${checkUuid(uuid)}.sock`);
+  }
+
+  /** The key report nonces derive from (hex), made once; kept with the records it protects. */
+  async reportKey(): Promise<string> {
+    const path = join(this.options.dir, 'report.key');
+    try {
+      return (await readFile(path, 'utf8')).trim();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new AgentError('IO_ERROR', `cannot read ${path}: ${String((err as NodeJS.ErrnoException).code)}`, { cause: err });
+    }
+    const key = randomBytes(32).toString('hex');
+    await writeFile(path, `${key}\n`, { mode: 0o600, flag: 'wx' }).catch(async (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw new AgentError('IO_ERROR', `cannot write ${path}: ${String(err.code)}`, { cause: err });
+    });
+    return (await readFile(path, 'utf8')).trim();
   }
 
   /** Creates the layout, or puts an existing one right: modes, and the images' group. */
   async init(): Promise<void> {
     const gid = this.options.imageGid;
-    for (const [dir, mode] of [[this.options.dir, 0o711], [this.imagesDir, 0o710], [this.domainsDir, 0o700], [this.buildsDir, 0o700]] as const) {
+    for (const [dir, mode] of [[this.options.dir, 0o711], [this.imagesDir, 0o710], [this.domainsDir, 0o700], [this.buildsDir, 0o700], [this.channelsDir, 0o700]] as const) {
       await mkdir(dir, { recursive: true, mode });
       await chmod(dir, mode);
+    }
+    if (Buffer.byteLength(this.channelPath('00000000-0000-0000-0000-000000000000')) > 107) {
+      throw new AgentError('HOST_SETUP', `the state directory ${this.options.dir} is too long for unix socket paths under it (107 bytes at most); choose a shorter stateDir`);
     }
     if (gid === undefined) return;
     await chown(this.imagesDir, -1, gid);

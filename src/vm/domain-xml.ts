@@ -20,6 +20,8 @@ export interface DiskInfo {
 
 export interface DomainDescription {
   readonly uuid: string;
+  /** libvirt's id of the running domain (live XML only): a new QEMU gets a new one. */
+  readonly id?: number;
   readonly name: string;
   /** Machine type as in <os><type machine=...>, e.g. `pc-q35-7.2`. */
   readonly machine: string;
@@ -27,6 +29,8 @@ export interface DomainDescription {
   readonly macs: readonly string[];
   readonly disks: readonly DiskInfo[];
   readonly controllers: readonly { readonly type: string; readonly model?: string }[];
+  /** Virtio-serial channels: the port name the guest sees and the unix socket behind it. */
+  readonly channels: readonly { readonly name: string; readonly type: string; readonly path?: string }[];
 }
 
 type Node = { $?: Record<string, string>; [child: string]: unknown };
@@ -101,8 +105,15 @@ export function describeDomain(xml: string): DomainDescription {
     const model = attr(c, 'model');
     return { type: attr(c, 'type') ?? '', ...(model === undefined ? {} : { model }) };
   });
+  const channels = children(devices, 'channel')
+    .filter((c) => attr(first(c, 'target'), 'type') === 'virtio')
+    .map((c) => {
+      const path = attr(first(c, 'source'), 'path');
+      return { name: attr(first(c, 'target'), 'name') ?? '', type: attr(c, 'type') ?? '', ...(path === undefined ? {} : { path }) };
+    });
   const machine = attr(first(first(domain, 'os'), 'type'), 'machine') ?? '';
-  return { uuid: uuid.trim().toLowerCase(), name: name.trim(), machine, macs, disks, controllers };
+  const id = attr(domain, 'id');
+  return { uuid: uuid.trim().toLowerCase(), ...(id === undefined ? {} : { id: Number(id) }), name: name.trim(), machine, macs, disks, controllers, channels };
 }
 
 /** The CD-ROM bus this domain can take: SCSI where virtio-scsi exists (it hot-plugs), else the chipset's own. */

@@ -27,9 +27,10 @@ import { savedBuild, type BuildJob, type BuildSource, type SavedBuild } from '..
 import { inlineBuilder, type DriveBuilder } from '../payload/build-pool.js';
 import type { PrebuiltDrive } from '../payload/prebuilt.js';
 import { generationOf, type Instance, type InstanceHistory } from '../payload/instance-lineage.js';
-import { committedRecord, detachedRecord, historyOf, settledRecord, type AttachedPayload, type DomainRecord, type PayloadStore, type PendingChange } from '../payload/store.js';
+import { committedRecord, detachedRecord, historyOf, settledRecord, type AttachedPayload, type DomainRecord, type InitializationState, type PayloadStore, type PendingChange } from '../payload/store.js';
 import { KeyedLock } from './keyed-lock.js';
 import { keepLineage, settle } from './recover.js';
+import { ensureChannel, undoChannel } from './channel.js';
 import { assertSource, insertMedia, readOurDrive, removeMedia, trayRefused, undoMedia, type MediaChange, type OurDrive } from './media.js';
 import type { AffectFlags, DomainControl, DomainRef } from './ports.js';
 
@@ -49,7 +50,7 @@ function isPrebuilt(input: DriveInput): input is PrebuiltDrive {
   return (input as PrebuiltDrive).kind === 'prebuilt';
 }
 
-export type Notify = (method: 'Payload.attached' | 'Payload.removed', params: Record<string, unknown>) => void;
+export type Notify = (method: 'Payload.attached' | 'Payload.removed' | 'VM.initialized', params: Record<string, unknown>) => void;
 
 export interface VmServiceDeps {
   readonly hv: DomainControl;
@@ -62,6 +63,12 @@ export interface VmServiceDeps {
   /** Cleanup failures during a rollback: reported, never hiding the original error. */
   readonly warn?: (message: string) => void;
   readonly now?: () => Date;
+  /**
+   * Called once a started domain's record is committed, before it resumes: the
+   * VM.initialized watcher connects then, so not even the first line can be missed.
+   * Its failure only warns: the guest runs its drive either way.
+   */
+  readonly onRun?: (dom: DomainRef) => Promise<unknown>;
 }
 
 export interface ChangeOptions {
@@ -132,6 +139,7 @@ export class VmService {
         // about a guest running our drive, and a crash before the resume is finished by
         // recovery resuming it.
         await this.commitRecord(dom, applied, true, { op: 'resume', startedAt: this.now() });
+        await this.deps.onRun?.(dom).catch((err: unknown) => this.deps.warn?.(`cannot read the VM.initialized channel of ${dom.name}: ${err instanceof Error ? err.message : String(err)}`));
         await hv.resume(dom);
       } catch (err) {
         if (started) await this.cleanup(`destroy ${dom.name}`, () => hv.destroy(dom));
@@ -213,10 +221,21 @@ export class VmService {
     });
   }
 
-  async get(domain: string): Promise<{ domain: DomainRef; payload: AttachedPayload | null; pending: boolean; lineage: InstanceHistory | null }> {
+  async get(domain: string): Promise<{ domain: DomainRef; payload: AttachedPayload | null; pending: boolean; lineage: InstanceHistory | null; initialization: InitializationView | null }> {
     const dom = await this.deps.hv.lookup(domain);
     const record = await this.lock.run(dom.uuid, async () => this.endRunOnce(dom, await this.deps.store.readRecord(dom.uuid)));
-    return { domain: dom, payload: record?.current ?? null, pending: record?.pending !== undefined, lineage: historyOf(record) ?? null };
+    const init = record?.initialization;
+    const view = init === undefined ? null : { ...init, ...(init.state === 'pending' ? { pendingSeconds: Math.round((Date.parse(this.now()) - Date.parse(init.since)) / 1000) } : {}) };
+    return { domain: dom, payload: record?.current ?? null, pending: record?.pending !== undefined, lineage: historyOf(record) ?? null, initialization: view };
+  }
+
+  /** Changes a domain's record under its lock (the VM.initialized watcher's entry). */
+  async updateRecord(uuid: string, change: (record: DomainRecord | undefined) => DomainRecord | undefined): Promise<void> {
+    await this.lock.run(uuid, async () => {
+      const before = await this.deps.store.readRecord(uuid);
+      const after = change(before);
+      if (after !== undefined && after !== before) await this.deps.store.writeRecord(after);
+    });
   }
 
   /**
@@ -331,7 +350,7 @@ export class VmService {
       // Read and checked by loadPrebuiltDrive; stored as a copy and read back like any other.
       return foreignImage({ bytes: input.bytes, label: this.label, tree: input.tree, warnings: [] }, input.instanceId, ours.desc.uuid, lineage);
     }
-    const facts = { uuid: ours.desc.uuid, name: ours.desc.name, nics: ours.desc.macs.map((mac) => ({ mac })) };
+    const facts = { uuid: ours.desc.uuid, name: ours.desc.name, nics: ours.desc.macs.map((mac) => ({ mac })), reportKey: await this.deps.store.reportKey() };
     if (isSource(input)) return this.builder.build(this.job(input, facts, lineage));
     return buildDriveImage(input, facts, { writer: this.writer, label: this.label }, lineage);
   }
@@ -353,7 +372,7 @@ export class VmService {
     }
     const ours = await readOurDrive(hv, await hv.lookup(domain), false);
     const history = historyOf(await store.readRecord(ours.desc.uuid)) ?? metadataHistory(ours, ours.desc.uuid);
-    const image = await this.builder.build(this.job(source, { uuid: ours.desc.uuid, nics: ours.desc.macs.map((mac) => ({ mac })) }, history === undefined ? {} : { history }));
+    const image = await this.builder.build(this.job(source, { uuid: ours.desc.uuid, nics: ours.desc.macs.map((mac) => ({ mac })), reportKey: await store.reportKey() }, history === undefined ? {} : { history }));
     const path = await store.putImage(ours.desc.uuid, image.bytes, image.sha256);
     await this.verifyOnDisk(path, image);
     return savedBuild(path, image);
@@ -372,7 +391,12 @@ export class VmService {
     const previous = await store.readRecord(dom.uuid);
     // Run Once always puts the drive in again: it leaves the definition before the run.
     const same = !mode.runOnce && ours.present && ours.record?.contentDigest === image.contentDigest && previous?.current?.contentDigest === image.contentDigest;
-    if (same && previous?.current !== undefined) return { payload: previous.current, previous, changed: false };
+    if (same && previous?.current !== undefined) {
+      // A drive attached before the channel existed gets it now; the channel alone is
+      // harmless in any state, so this needs no journal entry.
+      if (flags.config === true) await ensureChannel(hv, dom, store.channelPath(dom.uuid));
+      return { payload: previous.current, previous, changed: false };
+    }
 
     const path = await store.putImage(dom.uuid, image.bytes, image.sha256);
     const { instance } = image;
@@ -396,12 +420,16 @@ export class VmService {
     const base: DomainRecord = previous === undefined ? { version: 1, uuid: dom.uuid, name: dom.name } : { ...settledRecord(previous), name: dom.name };
     await store.writeRecord({ ...base, pending: { op: 'attach', image: pendingPayload, startedAt: attachedAt, ...(mode.start ? { start: true } : {}) } });
     let change: MediaChange | undefined;
+    let channel: Applied['channel'];
     try {
+      // The channel goes in with the drive, in the same journaled change: a definition
+      // change only, which the guest sees from its next start on.
+      if (flags.config === true) channel = await ensureChannel(hv, dom, store.channelPath(dom.uuid));
       change = await insertMedia(hv, dom, ours, mark, flags);
       const payload: AttachedPayload = { ...pendingPayload, target: change.target, bus: change.bus };
-      return { payload, previous, changed: true, change };
+      return { payload, previous, changed: true, change, ...(channel === undefined ? {} : { channel }) };
     } catch (err) {
-      await this.rollback(dom, { payload: pendingPayload, previous, changed: true, ...(change === undefined ? {} : { change }) });
+      await this.rollback(dom, { payload: pendingPayload, previous, changed: true, ...(change === undefined ? {} : { change }), ...(channel === undefined ? {} : { channel }) });
       throw err;
     }
   }
@@ -410,6 +438,7 @@ export class VmService {
     if (!applied.changed) return;
     const { hv, store } = this.deps;
     if (applied.change !== undefined) await this.cleanup(`restore the CD-ROM of ${dom.name}`, () => undoMedia(hv, dom, applied.change!));
+    if (applied.channel !== undefined) await this.cleanup(`remove the channel of ${dom.name}`, () => undoChannel(hv, dom, applied.channel!));
     if (applied.payload.path !== applied.previous?.current?.path) await this.cleanup(`remove ${applied.payload.path}`, () => store.removeImage(applied.payload.path));
     await this.cleanup(`restore the record of ${dom.name}`, () =>
       applied.previous === undefined ? store.removeRecord(dom.uuid) : store.writeRecord({ ...settledRecord(applied.previous), name: dom.name }),
@@ -508,4 +537,8 @@ interface Applied {
   readonly previous: DomainRecord | undefined;
   readonly changed: boolean;
   readonly change?: MediaChange;
+  readonly channel?: { added: string; replaced?: string };
 }
+
+/** Payload.get's view of VM.initialized: the record's state, and how long a pending one has waited. */
+export type InitializationView = InitializationState & { readonly pendingSeconds?: number };

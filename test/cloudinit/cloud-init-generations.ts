@@ -49,8 +49,19 @@ export interface Applied {
   readonly log_warnings: readonly string[];
 }
 
+/** What a release makes of vendor_data.json (cloudinit_generations.py, vendor()). */
+export interface VendorView {
+  readonly raw_type: string;
+  readonly schema?: { errors: readonly string[]; warnings: readonly string[] };
+  readonly cloud_config?: Record<string, unknown>;
+  readonly merged_bootcmd?: unknown;
+  readonly shellified?: string;
+  readonly log_warnings: readonly string[];
+}
+
 export interface GenerationView extends Omit<CloudInitView, 'rendered'> {
   readonly applied: Applied;
+  readonly vendor?: VendorView;
   readonly network_schema?: { available: boolean; errors: readonly string[]; warnings: readonly string[]; log_warnings: readonly string[] };
   readonly rendered?: Readonly<Record<RendererName, Rendered>>;
 }

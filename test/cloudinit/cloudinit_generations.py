@@ -336,6 +336,27 @@ class Collect(logging.Handler):
         root.setLevel(logging.WARNING)
 
 
+def vendor(vendordata, cloud_config: dict, scratch: str, collect) -> dict:
+    """What this release makes of vendor_data.json: the text it consumes as vendor data
+    (DataSourceConfigDrive hands the JSON to sources.convert_vendordata), that text's
+    schema check, and the bootcmd left once user data is merged over it
+    (helpers.ConfigMerger puts cloud_config before vendor_cloud_config: user data wins)."""
+    start = collect.begin()
+    from cloudinit import sources
+    raw = sources.convert_vendordata(vendordata)
+    out = {"raw_type": type(raw).__name__}
+    if isinstance(raw, bytes):
+        raw = raw.decode()
+    if isinstance(raw, str) and raw.startswith("#cloud-config"):
+        out["schema"] = schema_check(raw.encode(), scratch)
+        vendor_cfg = load_yaml(raw.encode())
+        out["cloud_config"] = vendor_cfg
+        out["merged_bootcmd"] = util.mergemanydict([copy.deepcopy(cloud_config), vendor_cfg]).get("bootcmd")
+        out["shellified"] = util.shellify(vendor_cfg.get("bootcmd") or [])
+    out["log_warnings"] = collect.since(start)
+    return out
+
+
 def check(request: dict, scratch: str, sys_cfg: dict, kinds: list, collect: Collect) -> dict:
     result = {}
     start = collect.begin()
@@ -353,6 +374,8 @@ def check(request: dict, scratch: str, sys_cfg: dict, kinds: list, collect: Coll
     result["users"] = effective_users(cloud_config, sys_cfg)
     result["log_warnings"] = collect.since(start)
     result["applied"] = applied(cloud_config, sys_cfg, result["public_keys"], scratch, collect)
+    if "vendordata" in drive and drive["vendordata"] is not None:
+        result["vendor"] = vendor(drive["vendordata"], cloud_config, scratch, collect)
     macs = request.get("macs", {})
     net = drive.get("networkdata")
     if net is not None:

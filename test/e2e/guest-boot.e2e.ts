@@ -21,6 +21,7 @@ import type { Hypervisor } from '../../src/libvirt/hypervisor.js';
 import { openStore } from '../../agent/daemon/store-setup.js';
 import { describeDomain } from '../../src/vm/domain-xml.js';
 import type { DomainRef } from '../../src/vm/ports.js';
+import { InitWatcher } from '../../src/vm/init-watcher.js';
 import { VmService } from '../../src/vm/service.js';
 import { LIBVIRT_TARGETS, type TestLibvirt } from '../helpers/libvirt.js';
 import { boot, createOverlay, guestDomainXml, guestImage, linkImage, type Boot, type GuestFacts, type GuestImage, type GuestSpec } from './harness.js';
@@ -106,6 +107,11 @@ for (const target of LIBVIRT_TARGETS) describe(`A real Debian 12 guest with stoc
   let lv: TestLibvirt;
   let hv: Hypervisor;
   let service: VmService;
+  let watcher: InitWatcher;
+  /** VM.initialized notifications with the host's clock when each arrived; and the lines the watcher dropped. */
+  const initialized: { params: Record<string, unknown>; at: number }[] = [];
+  const dropped: string[] = [];
+  const reportsOf = (name: string) => initialized.filter((n) => (n.params['domain'] as { name: string }).name === name);
   let work = '';
   const full: GuestSpec = {
     name: 'e2e-full',
@@ -129,13 +135,23 @@ for (const target of LIBVIRT_TARGETS) describe(`A real Debian 12 guest with stoc
     lv = await target.open();
     hv = lv.hv;
     const { store } = await openStore(hv, { stateDir: join(work, 'state'), isoGroup: '' });
-    service = new VmService({ hv, store, writer: createIsoWriter('builtin'), warn: (m) => console.log(`      warning: ${m}`) });
+    const holder: { watcher?: InitWatcher } = {};
+    service = new VmService({ hv, store, writer: createIsoWriter('builtin'), warn: (m) => console.log(`      warning: ${m}`), onRun: (dom) => holder.watcher!.watch(dom) });
+    watcher = new InitWatcher({
+      hv,
+      store,
+      update: (uuid, change) => service.updateRecord(uuid, change),
+      notify: (_method, params) => initialized.push({ params, at: Date.now() }),
+      log: { info: () => undefined, warning: (_m, f) => dropped.push(String(f?.['reason'] ?? '')) },
+    });
+    holder.watcher = watcher;
     fullSpec = { ...full, workDir: work };
     await createOverlay(image, fullSpec);
     await hv.define(guestDomainXml(image, fullSpec));
   });
 
   after(async () => {
+    (watcher as InitWatcher | undefined)?.close();
     // before() may have failed before opening the connection.
     await (lv as TestLibvirt | undefined)?.close();
     // Each boot's console and facts stay for whoever has to find out why.
@@ -219,7 +235,30 @@ for (const target of LIBVIRT_TARGETS) describe(`A real Debian 12 guest with stoc
     assert.equal(pathContent(f, '/var/tmp/custom-script-ran'), 'custom script ran as root\n');
     // Only our drive: one CD-ROM, labelled config-2.
     assert.deepEqual(Object.values(f.cdroms).map((e) => /^LABEL=(.*)$/m.exec(e)?.[1]), ['config-2']);
+    // VM.initialized: the guest's reporter, from the drive alone, reported done for this boot.
+    const reports = reportsOf('e2e-full');
+    assert.equal(reports.length, 1, `one VM.initialized: ${JSON.stringify(reports)}`);
+    const n = reports[0]!;
+    assert.equal(n.params['status'], 'done');
+    assert.equal(n.params['instanceId'], `${dom.uuid}-g1`);
+    assert.equal(n.params['bootId'], f.boot_id);
+    assert.deepEqual(n.params['errors'], []);
+    printLatency('first boot', n);
+    const got = await service.get('e2e-full');
+    assert.equal(got.initialization?.state, 'done');
+    assert.equal(got.initialization?.bootId, f.boot_id);
   });
+
+  /** Host clock at the notification against the guest clock at cloud-final's end (the report's modules-final.finished). */
+  function printLatency(label: string, n: { params: Record<string, unknown>; at: number }): void {
+    const finished = (n.params['stages'] as Record<string, { finished: number | null }>)['modules-final']?.finished;
+    assert.equal(typeof finished, 'number', 'the report has the end of modules-final');
+    const sent = n.params['sentAt'] as number;
+    console.log(
+      `      VM.initialized, ${label}: ${String(n.params['status'])}, ${((n.at - finished! * 1000) / 1000).toFixed(2)} s after cloud-final finished ` +
+        `(guest clock to host clock): written ${(sent - finished!).toFixed(2)} s after it (guest clock), notified ${((n.at - sent * 1000) / 1000).toFixed(2)} s after the write (host - guest clock); cloud-init ${String(n.params['seconds'])} s`,
+    );
+  }
 
   it('keeps the install CD, its boot order and content, and the guest sees both CD-ROMs (seed test 2)', async () => {
     const { boot: b, installIso, isoSha, before, after } = await installCdBoot;
@@ -267,11 +306,19 @@ for (const target of LIBVIRT_TARGETS) describe(`A real Debian 12 guest with stoc
     assert.deepEqual(f.network_files, first.facts.network_files, 'network files unchanged');
     assert.equal(f.passwd, first.facts.passwd, 'no user created');
     assert.equal(f.hostname, 'cloudInitInstanceName');
+    // VM.initialized again, for the new boot, with nothing re-run.
+    const reports = reportsOf('e2e-full');
+    assert.equal(reports.length, 2, `a second VM.initialized: ${JSON.stringify(reports.map((r) => r.params['bootId']))}`);
+    assert.equal(reports[1]!.params['status'], 'done');
+    assert.equal(reports[1]!.params['bootId'], f.boot_id, 'for the new boot');
+    printLatency('second boot, same drive', reports[1]!);
   });
 
+  /** A start by others (virsh, an engine): the daemon's sweep would find it; here it is connected at once. */
   async function plainStart(name: string): Promise<DomainRef> {
     const dom = await hv.lookup(name);
     await hv.start(dom, { paused: false });
+    await watcher.watch(dom);
     return dom;
   }
 
@@ -294,6 +341,8 @@ for (const target of LIBVIRT_TARGETS) describe(`A real Debian 12 guest with stoc
     const [m0] = fullSpec.macs as [string];
     assert.deepEqual(addrs(f, m0, 'inet').map((a) => a.local), ['192.168.2.11'], 'the static address is still there');
     assert.equal(f.failed_units.trim(), '');
+    assert.equal(reportsOf('e2e-full').length, 2, 'a drive-less boot reports nothing');
+    assert.equal((await service.get('e2e-full')).payload, null);
     // The times are printed for comparison, not asserted (TCG on a shared machine varies).
     console.log(`      boot to report: ${withDrive.seconds.toFixed(1)} s with the drive, ${b.seconds.toFixed(1)} s without`);
   });
@@ -320,6 +369,39 @@ for (const target of LIBVIRT_TARGETS) describe(`A real Debian 12 guest with stoc
     const [m0] = fullSpec.macs as [string];
     assert.deepEqual(addrs(f, m0, 'inet').map((a) => a.local), ['192.168.2.22'], 'the new address');
     assert.deepEqual(f.host_keys, first.facts.host_keys, 'host keys kept on a re-initialization');
+  });
+
+  it('VM.initialized: a failing custom script reports error with cloud-init\'s message; garbage, an oversized line and a wrong nonce from the guest change nothing', async () => {
+    const spec: GuestSpec = { name: 'e2e-failing', macs: macs(7), workDir: work };
+    await createOverlay(image, spec);
+    await hv.define(guestDomainXml(image, spec));
+    const port = '/dev/virtio-ports/org.configdrive-agent.0';
+    // The guest turned hostile first: each line below reaches the daemon before the reporter's.
+    const script = [
+      '#!/bin/sh',
+      `p=${port}`,
+      "printf 'garbage\\n' > $p",
+      "head -c 20000 /dev/zero | tr '\\0' x > $p; printf '\\n' > $p",
+      `printf '{"v":1,"instanceId":"%s","nonce":"${'0'.repeat(32)}","status":"done","errors":[],"stages":{},"bootId":"%s","sentAt":null}\\n' "$(cat /var/lib/cloud/data/instance-id)" "$(cat /proc/sys/kernel/random/boot_id)" > $p`,
+      'echo "configdrive-e2e: failing on purpose" >&2',
+      'exit 3',
+      '',
+    ].join('\n');
+    const b = await boot(hv, spec, async () => (await service.start(spec.name, { ...GUEST_RULE, customScript: script })).domain);
+    writeFileSync(join(work, 'failing script.json'), JSON.stringify(b.facts, null, 2));
+    console.log(`      failing script: report after ${b.seconds.toFixed(1)} s`);
+    const reports = reportsOf(spec.name);
+    assert.equal(reports.length, 1, `exactly one VM.initialized: ${JSON.stringify(reports.map((r) => r.params))}`);
+    const n = reports[0]!;
+    assert.equal(n.params['status'], 'error');
+    const errors = n.params['errors'] as string[];
+    assert.ok(errors.some((e) => /scripts.user|Runparts/i.test(e)), `cloud-init's own message: ${JSON.stringify(errors)}`);
+    printLatency('failing script', n);
+    for (const why of ['not JSON', 'line over the 8192-byte limit', "nonce is not the current drive's"]) assert.ok(dropped.includes(why), `dropped: ${why}: ${JSON.stringify(dropped)}`);
+    const got = await service.get(spec.name);
+    assert.equal(got.initialization?.state, 'error');
+    assert.deepEqual(got.initialization?.errors, errors);
+    console.log(`      cloud-init's errors: ${JSON.stringify(errors)}; dropped: ${JSON.stringify(dropped)}`);
   });
 
   /**

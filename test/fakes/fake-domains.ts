@@ -11,6 +11,8 @@ import type { AffectFlags, DomainControl, DomainRef, DomainState } from '../../s
 interface Side {
   disks: DiskInfo[];
   metadata: Map<string, string>;
+  /** Channel elements as given (the VM.initialized channel). */
+  channels?: string[];
 }
 
 interface FakeDomain {
@@ -26,7 +28,7 @@ interface FakeDomain {
 export type Method = keyof DomainControl;
 
 function clone(side: Side): Side {
-  return { disks: side.disks.map((d) => ({ ...d })), metadata: new Map(side.metadata) };
+  return { disks: side.disks.map((d) => ({ ...d })), metadata: new Map(side.metadata), channels: [...(side.channels ?? [])] };
 }
 
 function xmlOf(d: FakeDomain, side: Side): string {
@@ -37,8 +39,10 @@ function xmlOf(d: FakeDomain, side: Side): string {
   const controllers = d.controllers.map((c) => `<controller type='${c.type}'${c.model === undefined ? '' : ` model='${c.model}'`}/>`).join('');
   // libvirt shows metadata elements in the domain XML under their namespace prefix.
   const metadata = [...side.metadata].map(([uri, xml]) => xml.replace(/^<(\w+)/, `<cd:$1 xmlns:cd="${uri}"`)).join('');
-  return `<domain type='qemu'><name>${d.ref.name}</name><uuid>${d.ref.uuid}</uuid><metadata>${metadata}</metadata><os><type machine='${d.machine}'>hvm</type></os><devices>${disks}${controllers}${nics}</devices></domain>`;
+  return `<domain type='qemu'><name>${d.ref.name}</name><uuid>${d.ref.uuid}</uuid><metadata>${metadata}</metadata><os><type machine='${d.machine}'>hvm</type></os><devices>${disks}${controllers}${nics}${(side.channels ?? []).join('')}</devices></domain>`;
 }
+
+const channelName = (xml: string) => /<target type='virtio' name='([^']+)'/.exec(xml)?.[1];
 
 function parseDisk(xml: string): DiskInfo {
   const disk = describeDomain(`<domain><name>x</name><uuid>x</uuid><devices>${xml}</devices></domain>`).disks[0];
@@ -144,6 +148,10 @@ export class FakeDomains implements DomainControl {
   async attachDevice(ref: DomainRef, xml: string, flags: AffectFlags): Promise<void> {
     this.enter('attachDevice', flagNames(flags));
     const d = this.get(ref);
+    if (xml.startsWith('<channel')) {
+      for (const side of this.sides(d, flags)) (side.channels ??= []).push(xml);
+      return;
+    }
     const disk = parseDisk(xml);
     // QEMU cannot hot-plug IDE or SATA devices: VIR_ERR_OPERATION_UNSUPPORTED (84).
     if (flags.live === true && disk.bus !== 'scsi') throw new AgentError('LIBVIRT_ERROR', `Operation not supported: disk bus '${disk.bus}' cannot be hotplugged.`, { details: { libvirtCode: 84 } });
@@ -167,6 +175,10 @@ export class FakeDomains implements DomainControl {
   async detachDevice(ref: DomainRef, xml: string, flags: AffectFlags): Promise<void> {
     this.enter('detachDevice', flagNames(flags));
     const d = this.get(ref);
+    if (xml.startsWith('<channel')) {
+      for (const side of this.sides(d, flags)) side.channels = (side.channels ?? []).filter((c) => channelName(c) !== channelName(xml));
+      return;
+    }
     const disk = parseDisk(xml);
     for (const side of this.sides(d, flags)) {
       const i = side.disks.findIndex((x) => x.target === disk.target);

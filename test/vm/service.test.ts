@@ -51,7 +51,8 @@ describe('vm service flows (libvirt stand-in)', () => {
     assert.equal(hv.domain(VM.uuid).state, 'running');
     assert.deepEqual(configDisks(), [INSTALL_CD, { device: 'cdrom', bus: 'sata', target: 'sdb', source: result.payload.path }]);
     const order = hv.calls.filter((c) => /^(attachDevice|setMetadata|start|resume)/.test(c));
-    assert.deepEqual(order, ['attachDevice config', 'setMetadata config', 'start paused', 'resume']);
+    // The VM.initialized channel, then the CD-ROM: both in the definition before the start.
+    assert.deepEqual(order, ['attachDevice config', 'attachDevice config', 'setMetadata config', 'start paused', 'resume']);
     const image = await readIsoFile(result.payload.path);
     assert.equal(image.volumeId, 'config-2');
     assert.ok(image.files.has('openstack/latest/meta_data.json'));
