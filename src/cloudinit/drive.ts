@@ -75,7 +75,14 @@ export function buildDriveTree(init: Initialization, facts: DomainFacts, identit
 
   files.set(META_DATA_PATH, buildMetaData(init, facts, { instanceId, rootKeys: userData.rootKeys, eni }));
   files.set(USER_DATA_PATH, userData.text);
-  if (facts.reportKey !== undefined) files.set(VENDOR_DATA_PATH, buildVendorData(instanceId, reportNonce(facts.reportKey, facts.uuid, instanceId)));
+  if (facts.reportKey !== undefined) {
+    files.set(VENDOR_DATA_PATH, buildVendorData(instanceId, reportNonce(facts.reportKey, facts.uuid, instanceId)));
+    // cloud-init gives user data precedence over vendor data: these keys of the caller's
+    // replace or switch off the reporter, and the domain would stay pending for good.
+    for (const key of userData.callerKeys.filter((k) => k === 'bootcmd' || k === 'vendor_data')) {
+      warnings.push(`custom_script sets ${key}, which takes the place of the agent's VM.initialized reporter in vendor_data: this guest will not report, and Payload.get will show it pending`);
+    }
+  }
   assertNoneEmpty(files);
 
   const tree = new Map<string, Uint8Array>();

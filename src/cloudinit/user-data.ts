@@ -23,6 +23,8 @@ export interface UserData {
   /** root's authorized keys, which go to meta_data.json. */
   readonly rootKeys: readonly string[];
   readonly problems: readonly Problem[];
+  /** The top-level keys of the caller's own cloud-config (a custom script that is one). */
+  readonly callerKeys: readonly string[];
 }
 
 /** Generated fragments never share a scalar key; a conflict here is our bug. */
@@ -55,17 +57,17 @@ export function buildUserData(init: Initialization, identity: DriveIdentity): Us
   const custom = classifyCustomScript(init.customScript);
   switch (custom.kind) {
     case 'none':
-      return { text: dumpCloudConfig(generated), rootKeys: users.rootKeys, problems };
+      return { text: dumpCloudConfig(generated), rootKeys: users.rootKeys, problems, callerKeys: [] };
     case 'cloud-config': {
       const merged = mergeCustomConfig(generated, custom.config);
       problems.push(...merged.problems);
-      return { text: dumpCloudConfig(merged.config), rootKeys: users.rootKeys, problems };
+      return { text: dumpCloudConfig(merged.config), rootKeys: users.rootKeys, problems, callerKeys: Object.keys(custom.config) };
     }
     case 'script':
-      return { text: multipartUserData(dumpCloudConfig(generated), custom.text), rootKeys: users.rootKeys, problems };
+      return { text: multipartUserData(dumpCloudConfig(generated), custom.text), rootKeys: users.rootKeys, problems, callerKeys: [] };
     case 'invalid':
       problems.push(custom.problem);
-      return { text: '', rootKeys: users.rootKeys, problems };
+      return { text: '', rootKeys: users.rootKeys, problems, callerKeys: [] };
     default: {
       const never: never = custom;
       return never;

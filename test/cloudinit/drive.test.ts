@@ -220,6 +220,15 @@ describe('cloudinit drives, read back by cloud-init 22.4', function () {
 });
 
 describe('cloudinit drive invariants', () => {
+  it("warns by name when the caller's cloud-config would replace or switch off the VM.initialized reporter", () => {
+    const withKey = facts({ reportKey: '11'.repeat(32) });
+    const own = buildDriveTree(initialization({ customScript: '#cloud-config\nbootcmd:\n  - [touch, /run/mine]\nvendor_data: {enabled: false}\n' }), withKey);
+    assert.deepEqual(own.warnings.map((w) => /custom_script sets (\w+)/.exec(w)?.[1]), ['bootcmd', 'vendor_data']);
+    assert.match(own.warnings[0] ?? '', /this guest will not report, and Payload\.get will show it pending/);
+    assert.deepEqual(buildDriveTree(initialization({ customScript: '#cloud-config\nruncmd: [[touch, /run/x]]\n' }), withKey).warnings, []);
+    assert.deepEqual(buildDriveTree(initialization({ customScript: '#cloud-config\nbootcmd: [[true]]\n' }), facts()).warnings, [], 'no reporter, nothing to warn about');
+  });
+
   it('gives the same bytes for the same settings and domain', () => {
     const a = buildDriveTree(seedInitialization(), SEED_FACTS);
     const b = buildDriveTree(seedInitialization(), SEED_FACTS);
