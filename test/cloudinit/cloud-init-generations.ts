@@ -8,7 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DriveTree } from '../../src/cloudinit/types.js';
 import { DEBIAN_PYTHON, run } from '../helpers/tools.js';
-import { tempDir, writeTree, type CloudInitView } from './cloud-init-oracle.js';
+import { tempDir, writeDrives, type CloudInitView } from './cloud-init-oracle.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const SCRIPT = join(ROOT, 'test/cloudinit/cloudinit_generations.py');
@@ -86,11 +86,7 @@ export async function readWithRelease(
 ): Promise<{ release: ReleaseFacts; results: GenerationView[] }> {
   const root = tempDir('cloudinit-generations-');
   try {
-    const request = drives.map((d, i) => {
-      const dir = join(root, `drive-${String(i)}`);
-      writeTree(d.tree, dir);
-      return { dir, macs: d.macs ?? {} };
-    });
+    const request = writeDrives(root, drives);
     const scratch = join(root, 'scratch');
     mkdirSync(scratch);
     const out = await run(DEBIAN_PYTHON, [SCRIPT, scratch, release.dir], {

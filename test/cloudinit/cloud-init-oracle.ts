@@ -50,6 +50,15 @@ export function writeTree(tree: DriveTree, dir: string): void {
   }
 }
 
+/** Each tree in a directory of its own under `root`, as the Python checkers take them. */
+export function writeDrives(root: string, drives: readonly { tree: DriveTree; macs?: Readonly<Record<string, string>> }[]): { dir: string; macs: Readonly<Record<string, string>> }[] {
+  return drives.map((d, i) => {
+    const dir = join(root, `drive-${String(i)}`);
+    writeTree(d.tree, dir);
+    return { dir, macs: d.macs ?? {} };
+  });
+}
+
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
@@ -60,11 +69,7 @@ export async function readWithCloudInit(
 ): Promise<CloudInitView[]> {
   const root = tempDir('cloudinit-check-');
   try {
-    const request = drives.map((d, i) => {
-      const dir = join(root, `drive-${String(i)}`);
-      writeTree(d.tree, dir);
-      return { dir, macs: d.macs ?? {} };
-    });
+    const request = writeDrives(root, drives);
     const scratch = join(root, 'scratch');
     mkdirSync(scratch);
     const out = await run(DEBIAN_PYTHON, [CHECK_SCRIPT, scratch], { input: JSON.stringify(request) });

@@ -27,21 +27,11 @@ import { connectWhenReady, startDaemon, type DaemonProcess } from '../helpers/da
 import { domainXml } from '../helpers/libvirt.js';
 import { startPrivateLibvirtd } from '../helpers/private-libvirtd.js';
 import { definition, disagreements, duplicateHolds, leakedHolds, readViews, strayFiles, type LibvirtFiles, type Views } from '../helpers/three-views.js';
+import { seededRandom } from '../helpers/seeded-random.js';
 
 const KILLS = Number(process.env['FAULT_KILLS'] ?? 40);
 const SEED = Number(process.env['FAULT_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
 
-/** mulberry32: a small seeded generator, so a run's delays can be replayed. */
-function generator(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -93,7 +83,7 @@ describe('SIGKILL of configdrived during VM.start, Payload.attach and Payload.de
   for (const [hostIndex, host] of hosts.entries()) it(`leaves the record, libvirt's live and persistent definitions and QEMU's open files naming the same drive, no orphan image, and the daemon serving (${host.title})`, async () => {
     const kills = Math.ceil(KILLS / hosts.length);
     const seed = SEED + hostIndex;
-    const random = generator(seed);
+    const random = seededRandom(seed);
     console.log(`      ${host.title}: ${String(kills)} kills, FAULT_SEED=${String(SEED)} (FAULT_KILLS=${String(KILLS)})`);
     const dir = mkdtempSync(join(tmpdir(), 'fault-kill-'));
     const lv = await host.open(dir);

@@ -17,6 +17,7 @@ import { execa } from 'execa';
 import { ERROR_CODES, type AgentError } from '../../src/errors.js';
 import { prepareEmbedRoot } from '../../src/libvirt/embed.js';
 import { RpcClient } from '../../src/rpc/client.js';
+import { seededRandom } from '../helpers/seeded-random.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const DAEMON = resolve(HERE, '../../agent/configdrived.js');
@@ -48,17 +49,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const request = (id: number | string, method: string, params: Record<string, unknown> = {}) => `${JSON.stringify({ jsonrpc: '2.0', id, method, params })}\n`;
 const KNOWN_RPC_CODES = new Set<number>(Object.values(ERROR_CODES).map((c) => c.rpc));
 
-/** mulberry32: small, seedable, good enough to pick bytes. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const fdCount = (pid: number) => readdirSync(`/proc/${String(pid)}/fd`).length;
 /** VmRSS in MB, or undefined once the process is gone (a zombie has no VmRSS line). */
@@ -383,7 +373,7 @@ describe('configdrived under abuse, the real process on qemu:///embed', function
   });
 
   it(`answers every garbage line, invalid UTF-8 and mutated request once, with a known code and the id when it leads the line (seeded)`, async () => {
-    const random = prng(seed);
+    const random = seededRandom(seed);
     const pick = (n: number) => Math.floor(random() * n);
     const bases = [request(1, 'Host.getCapabilities'), request('two', 'Payload.list'), request(3, 'Payload.get', { domain: 'no-such-domain' })].map((l) => Buffer.from(l.trimEnd()));
     const lines: Buffer[] = [];
