@@ -507,17 +507,25 @@ describe('configdrived, the real process', function () {
 
   it('stops under `npx configdrived` when npm exec gets SIGTERM, which npm does not pass on', async () => {
     const sock = join(dir, 'npx.sock');
-    const npm = execa('npx', ['configdrived', '--config', join(dir, 'none.yaml'), '--uri', embedUri(join(dir, 'embed')), '--socket', sock, '--state-dir', join(dir, 'state')], {
+    // Prepared before the daemon can open it: a daemon first to the root would meet
+    // libvirt's built-in QEMU user, and refuse a state dir that user cannot reach.
+    const uri = await prepareEmbedRoot(join(dir, 'embed'));
+    const npm = execa('npx', ['configdrived', '--config', join(dir, 'none.yaml'), '--uri', uri, '--socket', sock, '--state-dir', join(dir, 'state')], {
       cwd: resolve(HERE, '../../..'),
       stdio: ['ignore', 'pipe', 'pipe'],
       reject: false,
     });
     let log = '';
     npm.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString()));
-    await prepareEmbedRoot(join(dir, 'embed'));
     const daemons = () => readdirSync('/proc').filter((p) => /^\d+$/.test(p) && commandLine(Number(p)).includes(sock)).map(Number);
     try {
-      (await connect(sock)).close();
+      await Promise.race([
+        connect(sock).then(
+          (client) => client.close(),
+          (err: unknown) => assert.fail(`${String(err)}; npx configdrived printed:\n${log}`),
+        ),
+        npm.then((ended) => assert.fail(`npx configdrived exited ${String(ended.exitCode)} before it listened:\n${log}`)),
+      ]);
       assert.ok(daemons().length >= 2, 'the launcher and the daemon it ran again');
       npm.kill('SIGTERM');
       await npm;
