@@ -61,6 +61,7 @@ interface AttachView {
   persistent: boolean;
   verified: { liveSource: boolean; label: string; files: number };
   warnings: string[];
+  deferred: string | null;
 }
 
 function attachText(v: AttachView): string {
@@ -70,6 +71,7 @@ function attachText(v: AttachView): string {
     `image        ${String(v.size)} bytes, label ${v.label}, sha256 ${v.sha256}`,
     `instance-id  ${v.instanceId} (generation ${String(v.generation)}, ${v.reason})`,
     ...(v.persistent ? [] : ['run once     the drive is in this run only; the definition has none']),
+    ...(v.deferred === null ? [] : [`deferred     ${v.deferred}`]),
     `verified     label ${v.verified.label}, ${String(v.verified.files)} files read back from disk${v.verified.liveSource ? ', live XML shows the drive' : ''}`,
     ...v.warnings.map((w) => `warning      ${w}`),
     '',

@@ -51,6 +51,7 @@ function attachView(r: AttachResult) {
     persistent: r.payload.runOnce !== true,
     verified: r.verified,
     warnings: r.warnings,
+    deferred: r.deferred,
   };
 }
 

@@ -53,6 +53,12 @@ export interface AttachedPayload extends ImageRef {
    * it is gone once the domain stops (src/vm/service.ts settles that).
    */
   readonly runOnce?: boolean;
+  /**
+   * The definition has the drive, the running guest's CD-ROM is empty until this run
+   * ends: QEMU refused to insert it after taking the previous drive out (insertRefused in
+   * src/vm/media.ts). libvirt's live definition is stale then, naming the previous drive.
+   */
+  readonly liveEmpty?: boolean;
 }
 
 export interface PendingChange {

@@ -114,6 +114,17 @@ export function trayRefused(err: unknown): boolean {
   return err instanceof AgentError && err.code === 'LIBVIRT_ERROR' && /Tray of device .* is not open/.test(err.message);
 }
 
+/**
+ * QEMU took the old medium out and then refused the new one (the guest closed the tray in
+ * between): the running guest's CD-ROM is empty. libvirt 9.0 deletes the old medium's
+ * block nodes and puts the old source back in its live definition, and from then on
+ * believes the tray open while QEMU has it closed, so every later live change of that
+ * device fails in this run (measured: docs/libvirt.md).
+ */
+export function insertRefused(err: unknown): boolean {
+  return err instanceof AgentError && err.code === 'LIBVIRT_ERROR' && /'blockdev-insert-medium': Tray of the device is not open/.test(err.message);
+}
+
 /** Writes our record; if libvirt refuses, the device change just made is reversed first. */
 async function markOrUndo(hv: DomainControl, dom: DomainRef, change: MediaChange, xml: string): Promise<void> {
   try {

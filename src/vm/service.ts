@@ -31,7 +31,7 @@ import { committedRecord, detachedRecord, historyOf, settledRecord, type Attache
 import { KeyedLock } from './keyed-lock.js';
 import { keepLineage, settle } from './recover.js';
 import { ensureChannel, undoChannel } from './channel.js';
-import { assertSource, insertMedia, readOurDrive, removeMedia, trayRefused, undoMedia, type MediaChange, type OurDrive } from './media.js';
+import { assertSource, insertMedia, insertRefused, readOurDrive, removeMedia, trayRefused, undoMedia, type MediaChange, type OurDrive } from './media.js';
 import type { AffectFlags, DomainControl, DomainRef } from './ports.js';
 
 /**
@@ -90,6 +90,15 @@ export interface AttachResult {
   readonly instance: Instance;
   readonly verified: { readonly liveSource: boolean; readonly label: string; readonly files: number };
   readonly warnings: readonly string[];
+  /** Set when the running guest does not have the drive in this run, saying why. */
+  readonly deferred: string | null;
+}
+
+/** How apply() puts the drive in; `liveEmpty`: in the definition only, the run's tray empty. */
+interface ApplyMode {
+  readonly runOnce: boolean;
+  readonly start: boolean;
+  readonly liveEmpty?: boolean;
 }
 
 export class VmService {
@@ -147,20 +156,37 @@ export class VmService {
         throw err;
       }
       await this.cleanup(`note that ${dom.name} was resumed`, () => this.resumed(dom));
-      return this.finish(dom, applied, image, true);
+      return this.finish(dom, applied, image, true, null);
     });
   }
 
-  /** Puts the drive in front of the domain in whatever state it is, without starting it. */
+  /**
+   * Puts the drive in front of the domain in whatever state it is, without starting it.
+   * When QEMU takes a running guest's drive out and then refuses the new one (insertRefused),
+   * the new drive goes into the definition only and the reply's `deferred` says the run's
+   * tray is empty; later changes in that run go to the definition only too, since
+   * libvirt's view of that tray stays wrong until the run ends.
+   */
   async attach(domain: string, init: DriveInput, options: ChangeOptions = {}): Promise<AttachResult> {
-    const { hv } = this.deps;
+    const { hv, store } = this.deps;
     const dom = await hv.lookup(domain);
     return this.lock.run(dom.uuid, async () => {
       await this.settleFirst(dom);
-      const live = (await hv.state(dom)) !== 'shutoff';
+      const running = (await hv.state(dom)) !== 'shutoff';
+      let live = running && (await store.readRecord(dom.uuid))?.current?.liveEmpty !== true;
       const ours = await readOurDrive(hv, dom, live);
       const image = await this.build(init, ours, options);
-      const applied = await this.apply(dom, ours, image, live ? { live: true, config: true } : { config: true }, { runOnce: false, start: false });
+      let applied: Applied;
+      let refused: unknown;
+      try {
+        applied = await this.apply(dom, ours, image, live ? { live: true, config: true } : { config: true }, { runOnce: false, start: false, liveEmpty: running && !live });
+      } catch (err) {
+        // apply has undone what it could; the guest's tray stays empty whatever it tried.
+        if (!live || !insertRefused(err)) throw err;
+        refused = err;
+        live = false;
+        applied = await this.apply(dom, await readOurDrive(hv, dom, false), image, { config: true }, { runOnce: false, start: false, liveEmpty: true });
+      }
       try {
         await assertSource(hv, dom, applied.payload.target, applied.payload.path, live);
         await this.verifyOnDisk(applied.payload.path, image);
@@ -169,7 +195,12 @@ export class VmService {
         await this.rollback(dom, applied);
         throw err;
       }
-      return this.finish(dom, applied, image, live);
+      const deferred =
+        applied.payload.liveEmpty !== true
+          ? null
+          : `the running guest's CD-ROM stays empty until it stops (${refused === undefined ? 'QEMU refused an earlier drive in this run' : `QEMU took the previous drive out and refused this one: ${refused instanceof Error ? refused.message : String(refused)}`}); ` +
+            "the definition has the drive, which the domain's next start reads (a reboot inside this run does not)";
+      return this.finish(dom, applied, image, live, deferred);
     });
   }
 
@@ -195,7 +226,8 @@ export class VmService {
       await store.writeRecord({ ...kept, pending: { op: 'detach', startedAt: this.now() } });
       let refused: unknown;
       try {
-        if (live) await removeMedia(hv, dom, await readOurDrive(hv, dom, true), { live: true });
+        // A tray QEMU already emptied (liveEmpty) has nothing to eject.
+        if (live && record?.current?.liveEmpty !== true) await removeMedia(hv, dom, await readOurDrive(hv, dom, true), { live: true });
       } catch (err) {
         if (!trayRefused(err) || kept.current === undefined) {
           // Nothing was taken out: libvirt, QEMU and the record go on naming the drive,
@@ -239,17 +271,26 @@ export class VmService {
   }
 
   /**
-   * A Run Once drive is gone once its run has ended (the definition never had it): its
-   * image goes, the lineage stays. Returns the record as it is now.
+   * What lasts only for a run, once the run has ended: a Run Once drive is gone (the
+   * definition never had it; its image goes, the lineage stays), and a tray QEMU left
+   * empty (liveEmpty) is behind us, the definition's drive being what the next start
+   * reads. Returns the record as it is now.
    */
   private async endRunOnce(dom: DomainRef, record: DomainRecord | undefined): Promise<DomainRecord | undefined> {
-    if (record?.current?.runOnce !== true || record.pending !== undefined) return record;
+    const current = record?.current;
+    if (record === undefined || current === undefined || record.pending !== undefined || (current.runOnce !== true && current.liveEmpty !== true)) return record;
     if ((await this.deps.hv.state(dom)) !== 'shutoff') return record;
-    await this.deps.store.removeImage(record.current.path);
+    if (current.runOnce !== true) {
+      const { liveEmpty: _ended, ...kept } = current;
+      const settled: DomainRecord = { ...record, current: kept };
+      await this.deps.store.writeRecord(settled);
+      return settled;
+    }
+    await this.deps.store.removeImage(current.path);
     const kept = detachedRecord(record, dom, true);
     if (kept === undefined) await this.deps.store.removeRecord(dom.uuid);
     else await this.deps.store.writeRecord(kept);
-    this.deps.notify?.('Payload.removed', { domain: dom, path: record.current.path, reason: 'run ended' });
+    this.deps.notify?.('Payload.removed', { domain: dom, path: current.path, reason: 'run ended' });
     return kept;
   }
 
@@ -288,7 +329,7 @@ export class VmService {
    */
   async endFinishedRuns(): Promise<string[]> {
     const ended: string[] = [];
-    for (const { uuid } of (await this.deps.store.listRecords()).filter((r) => r.current?.runOnce === true)) {
+    for (const { uuid } of (await this.deps.store.listRecords()).filter((r) => r.current?.runOnce === true || r.current?.liveEmpty === true)) {
       await this.lock.run(uuid, async () => {
         const record = await this.deps.store.readRecord(uuid);
         const dom = record === undefined ? undefined : await this.deps.hv.lookup(uuid).catch(() => undefined);
@@ -386,7 +427,7 @@ export class VmService {
    * Stores the image and puts it in our CD-ROM for `flags`, journaled. Nothing changes
    * when the domain already has this exact drive (same content, still in place).
    */
-  private async apply(dom: DomainRef, ours: OurDrive, image: DriveImage, flags: AffectFlags, mode: { runOnce: boolean; start: boolean }): Promise<Applied> {
+  private async apply(dom: DomainRef, ours: OurDrive, image: DriveImage, flags: AffectFlags, mode: ApplyMode): Promise<Applied> {
     const { store, hv } = this.deps;
     const previous = await store.readRecord(dom.uuid);
     // Run Once always puts the drive in again: it leaves the definition before the run.
@@ -416,6 +457,7 @@ export class VmService {
       bus: '',
       attachedAt,
       ...(mode.runOnce ? { runOnce: true } : {}),
+      ...(mode.liveEmpty === true ? { liveEmpty: true } : {}),
     };
     const base: DomainRecord = previous === undefined ? { version: 1, uuid: dom.uuid, name: dom.name } : { ...settledRecord(previous), name: dom.name };
     await store.writeRecord({ ...base, pending: { op: 'attach', image: pendingPayload, startedAt: attachedAt, ...(mode.start ? { start: true } : {}) } });
@@ -473,7 +515,7 @@ export class VmService {
   }
 
   /** After the commit: nothing here fails the request (the replaced image's removal only warns). */
-  private async finish(dom: DomainRef, applied: Applied, image: DriveImage, liveChecked: boolean): Promise<AttachResult> {
+  private async finish(dom: DomainRef, applied: Applied, image: DriveImage, liveChecked: boolean, deferred: string | null): Promise<AttachResult> {
     const { store } = this.deps;
     if (applied.changed) {
       const old = applied.previous?.current?.path;
@@ -488,6 +530,7 @@ export class VmService {
       instance: image.instance,
       verified: { liveSource: liveChecked, label: image.label, files: image.tree.size },
       warnings: [...image.warnings, ...cachedInstanceWarnings(dom, historyOf(applied.previous), image)],
+      deferred,
     };
   }
 

@@ -26,6 +26,7 @@ export interface LibvirtFiles {
 
 interface Payload {
   readonly path: string;
+  readonly liveEmpty?: boolean;
   readonly sha256: string;
   readonly target: string;
   readonly runOnce?: boolean;
@@ -139,7 +140,14 @@ export function disagreements(v: Views, stateDir: string, options: { readonly le
   const runOnce = recorded?.runOnce === true;
   checkDefinition('the persistent definition', v.persistent, runOnce);
   if (runOnce && v.live === null) problems.push('the record names a drive of one run, and the domain does not run');
-  if (v.live !== null) {
+  // A tray QEMU emptied by refusing a new drive (liveEmpty): libvirt's live definition is
+  // known to be stale then (src/vm/media.ts insertRefused), and what counts is that QEMU
+  // holds none of our images.
+  const liveEmpty = recorded?.liveEmpty === true;
+  if (v.live !== null && liveEmpty) {
+    const held = (v.qemuHolds ?? []).filter((h) => h.startsWith(images));
+    if (held.length > 0) problems.push(`the record says the running guest's tray is empty, QEMU holds ${held.join(', ')}`);
+  } else if (v.live !== null) {
     if (v.live.job !== null && v.live.job !== 'none') problems.push(`libvirt's status file holds an async job "${v.live.job}"`);
     checkDefinition('the live definition', v.live);
     const wanted = v.live.disks.map((d) => d.source).filter((s): s is string => s?.startsWith(images) === true).sort();

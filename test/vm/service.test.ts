@@ -209,6 +209,42 @@ describe('vm service flows (libvirt stand-in)', () => {
     assert.deepEqual(events.map(([m, p]) => [m, p['reason']]), [['Payload.attached', 'first instance'], ['Payload.removed', 'run ended']]);
   });
 
+  it('Payload.attach on a running domain whose new drive QEMU refuses after taking the old one out: the definition gets it, the reply says the run has none, and later changes in that run go to the definition only', async () => {
+    const first = await service.start(VM.name, seedInitialization());
+    hv.failures.set('updateDevice', new AgentError('LIBVIRT_ERROR', "internal error: unable to execute QEMU command 'blockdev-insert-medium': Tray of the device is not open"));
+    const second = await service.attach(VM.name, initialization({ hostName: 'renamed' }));
+    assert.match(second.deferred ?? '', /CD-ROM stays empty until it stops \(QEMU took the previous drive out and refused this one: .*blockdev-insert-medium/);
+    assert.equal(second.verified.liveSource, false, 'the live view is not what the guest has');
+    assert.equal(configDisks()[1]?.source, second.payload.path, 'the next start reads the new drive');
+    assert.equal((await store.readRecord(VM.uuid))?.current?.liveEmpty, true);
+    assert.equal(existsSync(first.payload.path), false, 'QEMU no longer holds the drive it took out');
+    assert.equal(existsSync(second.payload.path), true);
+
+    const before = hv.calls.length;
+    const third = await service.attach(VM.name, initialization({ hostName: 'third' }));
+    assert.match(third.deferred ?? '', /QEMU refused an earlier drive in this run/);
+    assert.deepEqual(hv.calls.slice(before).filter((c) => c.startsWith('updateDevice')), ['updateDevice config'], 'no live change is tried on a tray libvirt misreads');
+    assert.equal(existsSync(second.payload.path), false);
+
+    await hv.destroy(VM);
+    assert.deepEqual(await service.endFinishedRuns(), [], 'the drive stays: it is the definition\'s');
+    const settled = await store.readRecord(VM.uuid);
+    assert.equal(settled?.current?.path, third.payload.path);
+    assert.equal(settled?.current?.liveEmpty, undefined, 'the empty tray ended with the run');
+  });
+
+  it('Payload.detach in a run whose tray QEMU left empty tries no eject and deletes the image', async () => {
+    await service.start(VM.name, seedInitialization());
+    hv.failures.set('updateDevice', new AgentError('LIBVIRT_ERROR', "internal error: unable to execute QEMU command 'blockdev-insert-medium': Tray of the device is not open"));
+    const attached = await service.attach(VM.name, initialization({ hostName: 'renamed' }));
+    const before = hv.calls.length;
+    const result = await service.detach(VM.name);
+    assert.equal(result.deferred, null);
+    assert.ok(!hv.calls.slice(before).some((c) => c.includes('live')), hv.calls.slice(before).join(', '));
+    assert.deepEqual(configDisks(), [INSTALL_CD]);
+    assert.equal(existsSync(attached.payload.path), false);
+  });
+
   it('Payload.detach refused for another reason changes nothing and says why', async () => {
     const started = await service.start(VM.name, seedInitialization());
     hv.failures.set('updateDevice', new AgentError('LIBVIRT_ERROR', 'injected eject failure'));
