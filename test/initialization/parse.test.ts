@@ -37,10 +37,12 @@ describe('initialization parsing: the seed documents', () => {
       customScript: 'write_files:\n-   content: |\n        search example.com\n        nameserver 10.10.10.1\n        nameserver 10.10.10.2\n    path: /etc/resolv.conf',
     });
     assert.deepEqual(plain(parsed.initialization), plain(expected));
-    assert.match(parsed.warnings.join('\n'), /cloud_init\.files\[0\]\.content is a cloud-config fragment/);
+    assert.deepEqual(parsed.warnings, [
+      'vm.initialization.cloud_init.files.file[0] is taken as the user data, not written to /etc/resolv.conf: every top-level key ("write_files") is a cloud-init module\'s, so cloud-init reads it as cloud-config',
+    ]);
   });
 
-  it('parses SDK example 2: key, regenerated host keys, static NIC with a dotted netmask, /etc/motd', () => {
+  it('parses SDK example 2: key, regenerated host keys, static NIC with a dotted netmask, /etc/motd written, where oVirt would run it', () => {
     const parsed = parseInitialization(fixture('seed/sdk-example-2.json'));
     const expected = initialization({
       hostName: 'testvm.example.com',
@@ -50,7 +52,9 @@ describe('initialization parsing: the seed documents', () => {
       files: [{ path: '/etc/motd', content: new TextEncoder().encode('Automatic configuration') }],
     });
     assert.deepEqual(plain(parsed.initialization), plain(expected));
-    assert.deepEqual(parsed.warnings, []);
+    assert.deepEqual(parsed.warnings, [
+      'vm.initialization.cloud_init.files.file[0] is written to /etc/motd, not taken as the user data: it is not a YAML mapping (oVirt engine takes a first file as the custom script; start it with #cloud-config for that)',
+    ]);
   });
 });
 
