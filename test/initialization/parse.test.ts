@@ -6,21 +6,11 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { detectFormat, parseInitialization } from '../../src/initialization/index.js';
-import type { Initialization } from '../../src/initialization/types.js';
 import { seedInitialization } from '../cloudinit/cases.js';
-import { clearPassword, initialization, nic, user } from '../helpers/initialization.js';
+import { clearPassword, initialization, nic, plain, user } from '../helpers/initialization.js';
 
 const FIXTURES = resolve(dirname(fileURLToPath(import.meta.url)), '../../../test/fixtures');
 const fixture = (name: string) => readFileSync(resolve(FIXTURES, name));
-
-/** Comparable form: passwords revealed (Redacted hides its value from deepEqual too). */
-export function plain(init: Initialization): unknown {
-  return JSON.parse(
-    JSON.stringify({ ...init, users: init.users.map((u) => ({ ...u, password: u.password === undefined ? undefined : { kind: u.password.kind, value: u.password.value.reveal() } })) }, (_k, v: unknown) =>
-      v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v,
-    ),
-  );
-}
 
 describe('initialization parsing: the seed documents', () => {
   it("parses the seed's REST XML verbatim into the settings it describes", () => {
