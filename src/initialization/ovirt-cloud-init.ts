@@ -61,29 +61,30 @@ export function readFiles(doc: Doc, files: Fields, b: InitializationBuilder, eng
     if (!f.has('name')) doc.problem(f.at('name'), 'is missing');
     const type = doc.choice(f.text('type'), f.at('type'), FILE_TYPES) ?? 'plaintext';
     const raw = f.text('content');
-    if (i === 0 && raw !== undefined && firstFileIsUserData(doc, f, raw, type, b, engineTakesFirst)) return;
+    if (i === 0 && raw !== undefined && firstFileIsUserData(doc, f, { raw, type, name }, b, engineTakesFirst)) return;
     const content = fileContent(doc, raw, type, f.at('content'));
     if (name !== undefined && content !== undefined) b.addFile({ path: name, content }, path);
   });
 }
 
 /** The first file as user data (true) or, with the reason, as a file to write. */
-function firstFileIsUserData(doc: Doc, f: Fields, raw: string, type: 'plaintext' | 'base64', b: InitializationBuilder, engineTakesFirst: boolean): boolean {
-  const role = type === 'base64' ? { userData: false, mapping: false, why: 'its content is BASE64' } : firstFileRole(raw);
-  const file = doc.show(f.path);
-  const target = f.text('name') ?? 'its path';
+function firstFileIsUserData(doc: Doc, f: Fields, file: { raw: string; type: 'plaintext' | 'base64'; name: string | undefined }, b: InitializationBuilder, engineTakesFirst: boolean): boolean {
+  const { raw } = file;
+  const role = file.type === 'base64' ? { userData: false, mapping: false, why: 'its content is BASE64' } : firstFileRole(raw);
+  const at = doc.show(f.path);
+  const target = file.name ?? 'its path';
   if (role.userData) {
     const script = b.origin('customScript');
     if (script !== undefined) {
       doc.problem(f.at('content'), `is cloud-config (${role.why}), which would be the user data, but ${doc.show(script)} already is: give one of them`);
       return true;
     }
-    doc.warnings.push(`${file} is taken as the user data, not written to ${target}: ${role.why}, so cloud-init reads it as cloud-config`);
+    doc.warnings.push(`${at} is taken as the user data, not written to ${target}: ${role.why}, so cloud-init reads it as cloud-config`);
     b.set('customScript', raw, f.at('content'));
     return true;
   }
   if (engineTakesFirst || role.mapping) {
-    doc.warnings.push(`${file} is written to ${target}, not taken as the user data: ${role.why} (oVirt engine takes a first file as the custom script; start it with #cloud-config for that)`);
+    doc.warnings.push(`${at} is written to ${target}, not taken as the user data: ${role.why} (oVirt engine takes a first file as the custom script; start it with #cloud-config for that)`);
   }
   return false;
 }
