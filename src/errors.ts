@@ -49,6 +49,8 @@ export interface AgentErrorOptions {
   readonly problems?: readonly Problem[];
   /** Extra machine-readable facts (never secrets), e.g. libvirt's own error code. */
   readonly details?: Readonly<Record<string, string | number | boolean>>;
+  /** What failed, without its problems (invalid's `what`): the message when they are restated. */
+  readonly what?: string;
 }
 
 export class AgentError extends Error {
@@ -56,12 +58,14 @@ export class AgentError extends Error {
   readonly code: ErrorCode;
   readonly problems: readonly Problem[];
   readonly details: Readonly<Record<string, string | number | boolean>>;
+  readonly what: string;
 
   constructor(code: ErrorCode, message: string, options: AgentErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.problems = options.problems ?? [];
     this.details = options.details ?? {};
+    this.what = options.what ?? message;
   }
 
   /** Expected errors are the caller's doing and log at info; the rest at error. */
@@ -79,7 +83,13 @@ export function invalid(code: ErrorCode, what: string, problems: readonly Proble
   const first = problems[0];
   const head = first === undefined ? what : `${what}: ${formatProblem(first)}`;
   const more = problems.length > 1 ? ` (and ${problems.length - 1} more problem${problems.length > 2 ? 's' : ''})` : '';
-  return new AgentError(code, head + more, { problems });
+  return new AgentError(code, head + more, { problems, what });
+}
+
+/** The same failure with its problems put another way (e.g. at the caller's own field paths). */
+export function restated(err: AgentError, problems: readonly Problem[]): AgentError {
+  const { message } = invalid(err.code, err.what, problems);
+  return new AgentError(err.code, message, { problems, what: err.what, details: err.details, cause: err });
 }
 
 export function formatProblem(p: Problem): string {

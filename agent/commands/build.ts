@@ -8,7 +8,7 @@ import { basename, dirname, join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
 import type { DomainFacts } from '../../src/cloudinit/types.js';
 import { AgentError } from '../../src/errors.js';
-import { detectFormat, parseInitialization } from '../../src/initialization/index.js';
+import { detectFormat, inCallerTerms, parseInitialization } from '../../src/initialization/index.js';
 import type { Initialization } from '../../src/initialization/types.js';
 import { createIsoWriter, validateVolumeId } from '../../src/iso/index.js';
 import { writeFileAtomic } from '../../src/payload/atomic-write.js';
@@ -84,7 +84,7 @@ export const buildCommand: Command = {
 
     // The image is built (and read back) even for --tree alone: what lands in DIR is
     // exactly what would be on the drive.
-    const drive = await buildDriveImage(init, facts, { writer: createIsoWriter(writer), label: values.label });
+    const drive = await inCallerTerms(parsed.sources, () => buildDriveImage(init, facts, { writer: createIsoWriter(writer), label: values.label }));
     warnings.push(...drive.warnings);
     for (const w of warnings) io.stderr.write(`configdrive build: warning: ${w}\n`);
 

@@ -57,7 +57,8 @@ export function resolveNics(init: Initialization, facts: DomainFacts): ResolvedN
     }
     if (mac !== undefined) {
       const other = seen.get(mac);
-      if (other !== undefined) problems.push({ path, message: `has the same MAC ${mac} as nics[${String(other)}]` });
+      // Named, not numbered: the index is the native list's, which the caller's document need not have.
+      if (other !== undefined) problems.push({ path, message: `has the same MAC ${mac} as NIC "${init.nics[other]!.name}"` });
       seen.set(mac, index);
     }
     return mac === undefined ? { nic, index } : { nic, index, mac };

@@ -1,7 +1,9 @@
 /** Limits and the pieces every format shares: NIC checks, file contents, DNS lists. */
+import type { InitializationBuilder, NicSources } from './builder.js';
 import * as checks from './checks.js';
 import type { Doc } from './doc.js';
-import type { InjectedFile, NicConfiguration } from './types.js';
+import type { SourcePath } from './source-path.js';
+import type { NicConfiguration } from './types.js';
 
 /** Every bound on an input, in one place (documented in docs/initialization.md). */
 export const INITIALIZATION_LIMITS = {
@@ -28,24 +30,37 @@ export function words(text: string | undefined): string[] {
   return text === undefined ? [] : text.split(/[\s,]+/).filter((w) => w !== '');
 }
 
-export function dnsServers(doc: Doc, values: readonly string[], path: string, into: string[]): void {
+/** DNS servers, each where it was given (one field of several, or one entry of a list). */
+export function dnsServers(doc: Doc, values: readonly { text: string; path: SourcePath }[], path: SourcePath, b: InitializationBuilder): void {
   if (values.length > INITIALIZATION_LIMITS.maxDnsEntries) doc.problem(path, `lists ${String(values.length)} servers, over the limit of ${String(INITIALIZATION_LIMITS.maxDnsEntries)}`);
   for (const v of values.slice(0, INITIALIZATION_LIMITS.maxDnsEntries)) {
-    const ip = doc.check(v, path, checks.ipAddress);
-    if (ip !== undefined && !into.includes(ip)) into.push(ip);
+    const ip = doc.check(v.text, v.path, checks.ipAddress);
+    if (ip !== undefined && !b.dnsServers.includes(ip)) b.dnsServers.push(ip);
   }
+  if (values.length > 0) dnsSource(b, 'servers', path);
 }
 
-export function dnsSearch(doc: Doc, values: readonly string[], path: string, into: string[]): void {
+export function dnsSearch(doc: Doc, values: readonly { text: string; path: SourcePath }[], path: SourcePath, b: InitializationBuilder): void {
   if (values.length > INITIALIZATION_LIMITS.maxDnsEntries) doc.problem(path, `lists ${String(values.length)} domains, over the limit of ${String(INITIALIZATION_LIMITS.maxDnsEntries)}`);
   for (const v of values.slice(0, INITIALIZATION_LIMITS.maxDnsEntries)) {
-    const d = doc.check(v, path, checks.hostName);
-    if (d !== undefined && !into.includes(d)) into.push(d);
+    const d = doc.check(v.text, v.path, checks.hostName);
+    if (d !== undefined && !b.dnsSearch.includes(d)) b.dnsSearch.push(d);
   }
+  if (values.length > 0) dnsSource(b, 'search', path);
+}
+
+function dnsSource(b: InitializationBuilder, part: 'servers' | 'search', path: SourcePath): void {
+  b.sources.set('dns', path);
+  b.sources.set(`dns.${part}`, path);
+}
+
+/** Words of one field, all at that field's path. */
+export function wordsAt(text: string | undefined, path: SourcePath): { text: string; path: SourcePath }[] {
+  return words(text).map((w) => ({ text: w, path }));
 }
 
 /** SSH keys given one per line (oVirt's authorized_ssh_keys) or as a list. */
-export function sshKeys(doc: Doc, values: readonly string[], path: string): string[] {
+export function sshKeys(doc: Doc, values: readonly string[], path: SourcePath): string[] {
   const keys: string[] = [];
   const lines = values.flatMap((v) => v.split(/\r?\n/)).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
   if (lines.length > INITIALIZATION_LIMITS.maxKeysPerUser) doc.problem(path, `has ${String(lines.length)} keys, over the limit of ${String(INITIALIZATION_LIMITS.maxKeysPerUser)}`);
@@ -57,32 +72,34 @@ export function sshKeys(doc: Doc, values: readonly string[], path: string): stri
 }
 
 /** File content as given: PLAINTEXT (UTF-8) or BASE64. */
-export function fileContent(doc: Doc, content: string | undefined, type: 'plaintext' | 'base64', path: string): Uint8Array | undefined {
+export function fileContent(doc: Doc, content: string | undefined, type: 'plaintext' | 'base64', path: SourcePath): Uint8Array | undefined {
   if (content === undefined) return doc.problem(path, 'is missing');
   if (type === 'base64') return doc.check(content, path, checks.base64);
   return new TextEncoder().encode(content);
 }
 
-export function addFile(doc: Doc, files: InjectedFile[], file: InjectedFile, path: string): void {
-  if (files.some((f) => f.path === file.path)) {
-    doc.problem(path, `writes ${file.path} a second time`);
-    return;
-  }
-  files.push(file);
+/** A NIC as read, with where it and its parts were. */
+export interface ReadNic {
+  readonly nic: NicConfiguration;
+  readonly from: NicSources;
 }
 
-/** Names and MACs must be unique, or two settings would fight over one interface. */
-export function checkNics(doc: Doc, nics: readonly NicConfiguration[], path: (i: number) => string): void {
-  const names = new Map<string, number>();
-  const macs = new Map<string, number>();
-  nics.forEach((nic, i) => {
+/**
+ * One list of NICs into the builder. Names and MACs must be unique, or two settings
+ * would fight over one interface.
+ */
+export function addNics(doc: Doc, nics: readonly ReadNic[], b: InitializationBuilder): void {
+  const names = new Map<string, SourcePath>();
+  const macs = new Map<string, SourcePath>();
+  for (const { nic, from } of nics) {
     const otherName = names.get(nic.name);
-    if (otherName !== undefined) doc.problem(`${path(i)}.name`, `"${nic.name}" is also the name of ${path(otherName)}`);
-    names.set(nic.name, i);
+    if (otherName !== undefined) doc.problem(from.name, `"${nic.name}" is also the name of ${doc.show(otherName)}`);
+    names.set(nic.name, from.nic);
     if (nic.mac !== undefined) {
       const otherMac = macs.get(nic.mac);
-      if (otherMac !== undefined) doc.problem(`${path(i)}.mac`, `${nic.mac} is also the MAC of ${path(otherMac)}`);
-      macs.set(nic.mac, i);
+      if (otherMac !== undefined) doc.problem(from.mac ?? from.nic, `${nic.mac} is also the MAC of ${doc.show(otherMac)}`);
+      macs.set(nic.mac, from.nic);
     }
-  });
+    b.addNic(nic, from);
+  }
 }

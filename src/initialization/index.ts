@@ -1,20 +1,22 @@
 /**
- * Every accepted input to one validated Initialization: oVirt REST XML and JSON (with
- * the older forms and the SDK v3 cloud_init shape), and the native schema in JSON or
- * YAML. All problems in a document are reported together, with their field paths.
+ * Every accepted input to one validated Initialization: oVirt REST XML and JSON (actions,
+ * VMs and initializations, with the older forms and the SDK's cloud_init shape), and the
+ * native schema in JSON or YAML. All problems in a document are reported together, each
+ * at the path of the field in the caller's own document.
  */
 import yaml from 'js-yaml';
 import { Parser } from 'xml2js';
 import { invalid } from '../errors.js';
 import { InitializationBuilder } from './builder.js';
 import { INITIALIZATION_LIMITS as L } from './common.js';
-import { Doc } from './doc.js';
+import { ATTRIBUTES, Doc, TEXT } from './doc.js';
 import { jsonErrorText } from './json-syntax.js';
 import { NATIVE_MARKER, readNative } from './native.js';
 import { readOvirt } from './ovirt.js';
 import type { ParsedInitialization } from './types.js';
 
 export { INITIALIZATION_LIMITS } from './common.js';
+export { inCallerTerms } from './source-map.js';
 export type { Initialization, ParsedInitialization } from './types.js';
 
 export type InputFormat = 'xml' | 'json' | 'yaml';
@@ -41,11 +43,14 @@ function decodeXml(text: string): unknown {
   // xml2js (sax) does not expand DTD entities, but a document that declares any is
   // refused outright: no legitimate initialization needs one.
   if (/<!DOCTYPE|<!ENTITY/i.test(text)) fail('', 'XML with a DOCTYPE or entity declarations is refused');
-  // xml2js builds plain objects keyed by element name.
-  if (/<\s*(?:__proto__|constructor|prototype)[\s/>]/.test(text)) fail('', 'XML element names __proto__, constructor and prototype are refused');
+  // xml2js builds plain objects keyed by element and attribute names.
+  if (/<\s*(?:__proto__|constructor|prototype)[\s/>]|\s(?:__proto__|constructor|prototype)\s*=/.test(text)) {
+    fail('', 'XML element and attribute names __proto__, constructor and prototype are refused');
+  }
   let out: unknown;
   let failure: unknown;
-  new Parser({ explicitArray: true, explicitRoot: true, ignoreAttrs: true, async: false, strict: true, trim: false, emptyTag: '' }).parseString(text, (err: unknown, result: unknown) => {
+  const options = { explicitArray: true, explicitRoot: true, attrkey: ATTRIBUTES, charkey: TEXT, async: false, strict: true, trim: false, emptyTag: '' };
+  new Parser(options).parseString(text, (err: unknown, result: unknown) => {
     failure = err;
     out = result;
   });
@@ -116,12 +121,12 @@ function isNative(value: unknown): boolean {
 /** An already-decoded document (the daemon's `{initialization: {...}}` JSON form, or `fromXml`: xml2js's). */
 export function parseInitializationValue(value: unknown, fromXml = false): ParsedInitialization {
   checkShape(value);
-  const doc = new Doc(fromXml);
+  const doc = new Doc(fromXml ? 'xml' : 'tree');
   const builder = new InitializationBuilder(doc);
   if (isNative(value)) readNative(doc, value, builder);
   else readOvirt(doc, value, builder);
   if (doc.problems.length > 0) throw invalid('INVALID_INITIALIZATION', 'The initialization is invalid', doc.problems);
-  return { initialization: builder.build(), warnings: doc.warnings };
+  return { initialization: builder.build(), warnings: doc.warnings, sources: builder.sources };
 }
 
 export function parseInitialization(input: string | Uint8Array, format?: InputFormat): ParsedInitialization {

@@ -7,6 +7,7 @@
  * lengths, file contents decoded to bytes, secrets wrapped in Redacted.
  */
 import type { Redacted } from '../redacted.js';
+import type { SourceMap } from './source-map.js';
 
 export type Ipv4Config =
   | { readonly boot: 'none' }
@@ -98,4 +99,6 @@ export interface ParsedInitialization {
   readonly initialization: Initialization;
   /** e.g. how an oVirt quirk was interpreted; shown by the CLI, logged by the daemon. */
   readonly warnings: readonly string[];
+  /** Where each setting was in the caller's document, for problems found after parsing (inCallerTerms). */
+  readonly sources: SourceMap;
 }

@@ -7,7 +7,7 @@
  */
 import { threadId } from 'node:worker_threads';
 import type { DomainFacts, DriveTree } from '../cloudinit/types.js';
-import { parseInitialization, parseInitializationValue, type InputFormat } from '../initialization/index.js';
+import { inCallerTerms, parseInitialization, parseInitializationValue, type InputFormat } from '../initialization/index.js';
 import { createIsoWriter, type WriterName } from '../iso/index.js';
 import { writeCacheFileSync } from './atomic-write.js';
 import { buildDriveImage, packRawDrive, type DriveImage, type LineageOptions } from './build-drive.js';
@@ -56,7 +56,7 @@ export async function runBuildJob(job: BuildJob, options: RunOptions = {}): Prom
   const lineage = job.lineage ?? {};
   if (source.kind === 'raw-files') return packRawDrive(source.tree, job.facts.uuid, { writer, label: source.label ?? job.label }, lineage);
   const parsed = typeof source.document === 'string' ? parseInitialization(source.document, source.format) : parseInitializationValue(source.document);
-  const image = await buildDriveImage(parsed.initialization, job.facts, { writer, label: job.label, blockingHash: options.blockingHash === true }, lineage);
+  const image = await inCallerTerms(parsed.sources, () => buildDriveImage(parsed.initialization, job.facts, { writer, label: job.label, blockingHash: options.blockingHash === true }, lineage));
   return parsed.warnings.length === 0 ? image : { ...image, warnings: [...parsed.warnings, ...image.warnings] };
 }
 

@@ -48,7 +48,16 @@ describe('configdrive offline commands', function () {
     writeFileSync(bad, '<initialization><timezone>Mars/Base</timezone><host_name>ok</host_name></initialization>');
     const r = await cli(['build', bad, '-o', join(dir, 'x.iso'), '--uuid', UUID]);
     assert.equal(r.code, 1);
-    assert.match(r.err, /^configdrive build: The initialization is invalid: timezone: "Mars\/Base" is not a known time zone .*\[INVALID_INITIALIZATION\]$/m);
+    assert.match(r.err, /^configdrive build: The initialization is invalid: \/initialization\/timezone: "Mars\/Base" is not a known time zone .*\[INVALID_INITIALIZATION\]$/m);
+  });
+
+  it('names the field of the document for a problem found while building, and writes no image', async () => {
+    const bad = join(dir, 'start.xml');
+    writeFileSync(bad, '<action><use_cloud_init>true</use_cloud_init><vm><initialization><timezone>UTC</timezone><custom_script>timezone: Asia/Tokyo</custom_script></initialization></vm></action>');
+    const r = await cli(['build', bad, '-o', join(dir, 'x.iso'), '--uuid', UUID]);
+    assert.equal(r.code, 1);
+    assert.match(r.err, /^configdrive build: Cannot build the config drive: \/action\/vm\/initialization\/custom_script: at key timezone of its content: conflicts with timezone "UTC"/m);
+    assert.throws(() => statSync(join(dir, 'x.iso')), { code: 'ENOENT' });
   });
 
   it('fails with exit 2 on a wrong command line, pointing at --help', async () => {

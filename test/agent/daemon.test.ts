@@ -275,7 +275,7 @@ describe('configdrived, the real process', function () {
       const withSecret = SEED_XML.replace('<password>myPass</password>', `<password>${secret}</password>`);
       let e = await failure({ initialization: withSecret.replace('<netmask>255.255.255.0</netmask>', '<netmask>255.0.255.0</netmask>') });
       assert.equal(e.code, 'INVALID_INITIALIZATION');
-      assert.equal(e.problems[0]?.path, 'nic_configurations[0].ip.netmask');
+      assert.equal(e.problems[0]?.path, '/vm/initialization/nic_configurations/nic_configuration[0]/ip/netmask');
       e = await failure({ initialization: `<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]><initialization><host_name>&b;</host_name></initialization>` });
       assert.equal(e.code, 'INVALID_INITIALIZATION');
       assert.match(e.message, /DOCTYPE/);

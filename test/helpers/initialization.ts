@@ -39,3 +39,12 @@ export function user(name: string, overrides: Partial<User> = {}): User {
 export function nic(name: string, overrides: Partial<NicConfiguration> = {}): NicConfiguration {
   return { name, onBoot: true, ipv4: { boot: 'none' }, ipv6: { boot: 'none' }, ...overrides };
 }
+
+/** Comparable form: passwords revealed (Redacted hides its value from deepEqual too). */
+export function plain(init: Initialization): unknown {
+  return JSON.parse(
+    JSON.stringify({ ...init, users: init.users.map((u) => ({ ...u, password: u.password === undefined ? undefined : { kind: u.password.kind, value: u.password.value.reveal() } })) }, (_k, v: unknown) =>
+      v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v,
+    ),
+  );
+}

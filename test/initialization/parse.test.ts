@@ -6,21 +6,11 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { detectFormat, parseInitialization } from '../../src/initialization/index.js';
-import type { Initialization } from '../../src/initialization/types.js';
 import { seedInitialization } from '../cloudinit/cases.js';
-import { clearPassword, initialization, nic, user } from '../helpers/initialization.js';
+import { clearPassword, initialization, nic, plain, user } from '../helpers/initialization.js';
 
 const FIXTURES = resolve(dirname(fileURLToPath(import.meta.url)), '../../../test/fixtures');
 const fixture = (name: string) => readFileSync(resolve(FIXTURES, name));
-
-/** Comparable form: passwords revealed (Redacted hides its value from deepEqual too). */
-export function plain(init: Initialization): unknown {
-  return JSON.parse(
-    JSON.stringify({ ...init, users: init.users.map((u) => ({ ...u, password: u.password === undefined ? undefined : { kind: u.password.kind, value: u.password.value.reveal() } })) }, (_k, v: unknown) =>
-      v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v,
-    ),
-  );
-}
 
 describe('initialization parsing: the seed documents', () => {
   it("parses the seed's REST XML verbatim into the settings it describes", () => {
@@ -37,10 +27,12 @@ describe('initialization parsing: the seed documents', () => {
       customScript: 'write_files:\n-   content: |\n        search example.com\n        nameserver 10.10.10.1\n        nameserver 10.10.10.2\n    path: /etc/resolv.conf',
     });
     assert.deepEqual(plain(parsed.initialization), plain(expected));
-    assert.match(parsed.warnings.join('\n'), /cloud_init\.files\[0\]\.content is a cloud-config fragment/);
+    assert.deepEqual(parsed.warnings, [
+      'vm.initialization.cloud_init.files.file[0] is taken as the user data, not written to /etc/resolv.conf: every top-level key ("write_files") is a cloud-init module\'s, so cloud-init reads it as cloud-config',
+    ]);
   });
 
-  it('parses SDK example 2: key, regenerated host keys, static NIC with a dotted netmask, /etc/motd', () => {
+  it('parses SDK example 2: key, regenerated host keys, static NIC with a dotted netmask, /etc/motd written, where oVirt would run it', () => {
     const parsed = parseInitialization(fixture('seed/sdk-example-2.json'));
     const expected = initialization({
       hostName: 'testvm.example.com',
@@ -50,7 +42,9 @@ describe('initialization parsing: the seed documents', () => {
       files: [{ path: '/etc/motd', content: new TextEncoder().encode('Automatic configuration') }],
     });
     assert.deepEqual(plain(parsed.initialization), plain(expected));
-    assert.deepEqual(parsed.warnings, []);
+    assert.deepEqual(parsed.warnings, [
+      'vm.initialization.cloud_init.files.file[0] is written to /etc/motd, not taken as the user data: it is not a YAML mapping (oVirt engine takes a first file as the custom script; start it with #cloud-config for that)',
+    ]);
   });
 });
 

@@ -27,26 +27,26 @@ const nicXml = (inner: string) => `<initialization><nic_configurations>
 
 describe('initialization validation', () => {
   const RULES: [string, string, RegExp][] = [
-    ['a non-contiguous netmask', nicXml('<name>eth1</name><boot_protocol>static</boot_protocol><ip><address>10.0.0.2</address><netmask>255.0.255.0</netmask></ip>'), /^nic_configurations\[1\]\.ip\.netmask: "255\.0\.255\.0" is not a valid netmask$/],
-    ['a bad IPv4 address', nicXml('<name>eth1</name><boot_protocol>static</boot_protocol><ip><address>10.0.0.256</address><netmask>24</netmask></ip>'), /^nic_configurations\[1\]\.ip\.address: "10\.0\.0\.256" is not a valid IPv4 address$/],
-    ['a static protocol without an address', nicXml('<name>eth1</name><boot_protocol>static</boot_protocol>'), /^nic_configurations\[1\]\.ip\.address: is required when boot_protocol is static$/],
-    ['an IPv6 prefix over 128', nicXml('<name>eth1</name><ipv6_boot_protocol>static</ipv6_boot_protocol><ipv6><address>2001:db8::1</address><netmask>129</netmask></ipv6>'), /^nic_configurations\[1\]\.ipv6\.netmask: "129" is not a valid IPv6 prefix length/],
-    ['an unknown boot protocol', nicXml('<name>eth1</name><boot_protocol>bootp</boot_protocol>'), /^nic_configurations\[1\]\.boot_protocol: "bootp" is not one of none, dhcp, static$/],
-    ['a duplicate NIC name', nicXml('<name>eth0</name>'), /^nic_configurations\[1\]\.name: "eth0" is also the name of nic_configurations\[0\]$/],
-    ['a bad interface name', nicXml('<name>eth:1</name>'), /^nic_configurations\[1\]\.name: "eth:1" is not a valid interface name/],
-    ['a bad host name', '<initialization><host_name>-bad-</host_name></initialization>', /^host_name: "-bad-" is not a valid host name/],
-    ['an unknown time zone', '<initialization><timezone>Mars/Olympus</timezone></initialization>', /^timezone: "Mars\/Olympus" is not a known time zone/],
-    ['a bad user name', '<initialization><user_name>Root User</user_name></initialization>', /^user_name: "Root User" is not a valid user name/],
-    ['a malformed SSH key', '<initialization><authorized_ssh_keys>not-a-key AAAA</authorized_ssh_keys></initialization>', /^authorized_ssh_keys: "not-a-key AAAA" is not an SSH public key/],
-    ['a bad DNS server', '<initialization><dns_servers>8.8.8.8 dns.example</dns_servers></initialization>', /^dns_servers: "dns\.example" is not a valid IP address$/],
-    ['a relative file path', '<initialization><files><file><name>etc/motd</name><content>x</content></file></files></initialization>', /^files\[0\]\.name: "etc\/motd" is not an absolute file path$/],
-    ['a file path with ..', '<initialization><files><file><name>/etc/../shadow</name><content>x</content></file></files></initialization>', /^files\[0\]\.name: .* has an empty, "\." or "\.\." segment$/],
-    ['invalid base64 content', '<initialization><files><file><name>/x</name><content>%%%</content><type>BASE64</type></file></files></initialization>', /^files\[0\]\.content: is not valid base64$/],
-    ['an unknown element, with its path', '<vm><initialization><hostname>x</hostname></initialization></vm>', /^hostname: is not a known field here \(it is a native-schema field/],
+    ['a non-contiguous netmask', nicXml('<name>eth1</name><boot_protocol>static</boot_protocol><ip><address>10.0.0.2</address><netmask>255.0.255.0</netmask></ip>'), /^\/initialization\/nic_configurations\/nic_configuration\[1\]\/ip\/netmask: "255\.0\.255\.0" is not a valid netmask$/],
+    ['a bad IPv4 address', nicXml('<name>eth1</name><boot_protocol>static</boot_protocol><ip><address>10.0.0.256</address><netmask>24</netmask></ip>'), /^\/initialization\/nic_configurations\/nic_configuration\[1\]\/ip\/address: "10\.0\.0\.256" is not a valid IPv4 address$/],
+    ['a static protocol without an address', nicXml('<name>eth1</name><boot_protocol>static</boot_protocol>'), /^\/initialization\/nic_configurations\/nic_configuration\[1\]\/ip\/address: is required when boot_protocol is static$/],
+    ['an IPv6 prefix over 128', nicXml('<name>eth1</name><ipv6_boot_protocol>static</ipv6_boot_protocol><ipv6><address>2001:db8::1</address><netmask>129</netmask></ipv6>'), /^\/initialization\/nic_configurations\/nic_configuration\[1\]\/ipv6\/netmask: "129" is not a valid IPv6 prefix length/],
+    ['an unknown boot protocol', nicXml('<name>eth1</name><boot_protocol>bootp</boot_protocol>'), /^\/initialization\/nic_configurations\/nic_configuration\[1\]\/boot_protocol: "bootp" is not one of none, dhcp, static$/],
+    ['a duplicate NIC name', nicXml('<name>eth0</name>'), /^\/initialization\/nic_configurations\/nic_configuration\[1\]\/name: "eth0" is also the name of \/initialization\/nic_configurations\/nic_configuration\[0\]$/],
+    ['a bad interface name', nicXml('<name>eth:1</name>'), /^\/initialization\/nic_configurations\/nic_configuration\[1\]\/name: "eth:1" is not a valid interface name/],
+    ['a bad host name', '<initialization><host_name>-bad-</host_name></initialization>', /^\/initialization\/host_name: "-bad-" is not a valid host name/],
+    ['an unknown time zone', '<initialization><timezone>Mars/Olympus</timezone></initialization>', /^\/initialization\/timezone: "Mars\/Olympus" is not a known time zone/],
+    ['a bad user name', '<initialization><user_name>Root User</user_name></initialization>', /^\/initialization\/user_name: "Root User" is not a valid user name/],
+    ['a malformed SSH key', '<initialization><authorized_ssh_keys>not-a-key AAAA</authorized_ssh_keys></initialization>', /^\/initialization\/authorized_ssh_keys: "not-a-key AAAA" is not an SSH public key/],
+    ['a bad DNS server', '<initialization><dns_servers>8.8.8.8 dns.example</dns_servers></initialization>', /^\/initialization\/dns_servers: "dns\.example" is not a valid IP address$/],
+    ['a relative file path', '<initialization><files><file><name>etc/motd</name><content>x</content></file></files></initialization>', /^\/initialization\/files\/file\[0\]\/name: "etc\/motd" is not an absolute file path$/],
+    ['a file path with ..', '<initialization><files><file><name>/etc/../shadow</name><content>x</content></file></files></initialization>', /^\/initialization\/files\/file\[0\]\/name: .* has an empty, "\." or "\.\." segment$/],
+    ['invalid base64 content', '<initialization><files><file><name>/x</name><content>%%%</content><type>BASE64</type></file></files></initialization>', /^\/initialization\/files\/file\[0\]\/content: is not valid base64$/],
+    ['an unknown element, with its path', '<vm><initialization><hostname>x</hostname></initialization></vm>', /^\/vm\/initialization\/hostname: is not a known field here \(it is a native-schema field/],
     ['a multicast MAC in the native schema', 'configdrive: 1\nnics: [{name: eth0, mac: "01:00:5e:00:00:01"}]\n', /^nics\[0\]\.mac: "01:00:5e:00:00:01" is a multicast address/],
     ['a native file mode that is not octal', 'configdrive: 1\nfiles: [{path: /x, content: y, mode: "rwx"}]\n', /^files\[0\]\.mode: "rwx" is not an octal mode/],
     ['a wrong native schema version', 'configdrive: 2\n', /^configdrive: must be 1/],
-    ['an MD5-crypt password hash', '<initialization><root_password>$1$salt$hash</root_password></initialization>', /^root_password: is an MD5-crypt hash, which is too weak/],
+    ['an MD5-crypt password hash', '<initialization><root_password>$1$salt$hash</root_password></initialization>', /^\/initialization\/root_password: is an MD5-crypt hash, which is too weak/],
   ];
 
   for (const [what, input, expected] of RULES) {
@@ -63,12 +63,12 @@ describe('initialization validation', () => {
 
   it('warns about Windows-only fields instead of failing', () => {
     const parsed = parseInitialization('<initialization><host_name>w</host_name><org_name>ACME</org_name><windows_license_key>K</windows_license_key></initialization>');
-    assert.match(parsed.warnings.join('\n'), /org_name is ignored: it only configures Windows/);
+    assert.match(parsed.warnings.join('\n'), /^\/initialization\/org_name is ignored: it only configures Windows/m);
   });
 
   it('reports contradicting values for one setting from two places', () => {
     const found = problems('<initialization><host_name>a</host_name><host><address>b</address></host></initialization>');
-    assert.match(found.join('\n'), /^host\.address: contradicts host_name, which says "a"$/m);
+    assert.match(found.join('\n'), /^\/initialization\/host\/address: contradicts \/initialization\/host_name, which says "a"$/m);
   });
 });
 
@@ -112,7 +112,7 @@ describe('initialization hostile input', () => {
     const injection = 'x\nruncmd: [reboot]';
     for (const field of ['host_name', 'domain', 'timezone', 'user_name', 'system_locale']) {
       const found = problems(JSON.stringify({ initialization: { [field]: injection } }));
-      assert.ok(found.some((p) => p.startsWith(`${field}: `) && /newline|control/.test(p)), `${field}: ${found.join()}`);
+      assert.ok(found.some((p) => p.startsWith(`initialization.${field}: `) && /newline|control/.test(p)), `${field}: ${found.join()}`);
     }
     assert.ok(problems(JSON.stringify({ configdrive: 1, nics: [{ name: injection }] })).some((p) => p.startsWith('nics[0].name')));
     assert.ok(problems(JSON.stringify({ configdrive: 1, instance_id: injection })).some((p) => p.startsWith('instance_id')));
@@ -129,7 +129,7 @@ describe('initialization hostile input', () => {
   it('refuses a list where JSON or YAML must give one value, and takes XML\'s one-element wrapping', () => {
     assert.deepEqual(problems({ configdrive: 1, users: [{ name: 'root', password: ['myPass'] }] }), ['users[0].password: must be a single value, not a list']);
     assert.deepEqual(problems('configdrive: 1\nhostname: [web1]\n'), ['hostname: must be a single value, not a list']);
-    assert.deepEqual(problems(JSON.stringify({ initialization: { root_password: ['myPass'] } })), ['root_password: must be a single value, not a list']);
+    assert.deepEqual(problems(JSON.stringify({ initialization: { root_password: ['myPass'] } })), ['initialization.root_password: must be a single value, not a list']);
     const xml = parseInitialization('<initialization><root_password>myPass</root_password></initialization>').initialization;
     assert.equal(xml.users[0]?.password?.value.reveal(), 'myPass');
   });

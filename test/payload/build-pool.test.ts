@@ -53,8 +53,8 @@ describe('BuildPool', function () {
     await assert.rejects(p.build(job(bad)), (e: unknown) => {
       assert.ok(e instanceof AgentError);
       assert.equal(e.code, 'INVALID_INITIALIZATION');
-      assert.match(e.message, /nic_configurations\[0\]\.ip\.netmask: "255\.0\.255\.0" is not a valid netmask/);
-      assert.equal(e.problems[0]?.path, 'nic_configurations[0].ip.netmask');
+      assert.match(e.message, /\/vm\/initialization\/nic_configurations\/nic_configuration\[0\]\/ip\/netmask: "255\.0\.255\.0" is not a valid netmask/);
+      assert.equal(e.problems[0]?.path, '/vm/initialization/nic_configurations/nic_configuration[0]/ip/netmask');
       return true;
     });
     assert.equal((await p.build(job(SEED_XML))).instance.instanceId, `${DOMAIN_UUID}-g1`);
