@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
+import { DEFAULT_DRIVE_FORMAT, DRIVE_FORMATS, DRIVE_LABELS, isDriveFormat, labelProblem, NOCLOUD_PATHS, USER_DATA_PATH } from '../../src/cloudinit/index.js';
 import type { DomainFacts } from '../../src/cloudinit/types.js';
 import { AgentError } from '../../src/errors.js';
 import { detectFormat, inCallerTerms, parseInitialization } from '../../src/initialization/index.js';
@@ -22,8 +23,10 @@ const MAX_INPUT_BYTES = 8 * 1024 * 1024;
 
 const help = `Usage: configdrive build INPUT (-o FILE.iso | --tree DIR) [options]
 
-Turns initialization settings into a cloud-init config drive (ISO9660, label config-2,
-OpenStack config-drive v2 layout), without a daemon or libvirt.
+Turns initialization settings into a cloud-init config drive (ISO9660), without a daemon
+or libvirt: by default label config-2 with the OpenStack config-drive v2 layout
+(cloud-init's ConfigDrive); with --format nocloud label cidata with meta-data, user-data
+and network-config at the root (cloud-init's NoCloud; docs/nocloud.md).
 
 INPUT is a file (.xml: oVirt REST <initialization> or <vm>; .json: oVirt JSON, the
 Python SDK v3 cloud_init shape or the native schema; .yaml/.yml: native schema) or '-'
@@ -36,8 +39,10 @@ Options:
                       instance-id). Without it a random UUID is used and said so.
       --mac NAME=MAC  MAC address of the request's NIC NAME (repeatable), so that
                       network_data.json matches the guest NIC by MAC
+      --format F      configdrive (default) or nocloud
       --writer W      builtin (default) or genisoimage
-      --label L       volume label (default config-2)
+      --label L       volume label (default config-2, or cidata with --format nocloud);
+                      a label no datasource reads for the format is refused
       --print         print every generated file (passwords appear only as hashes)
       --json          print the summary as JSON
   -h, --help          this text
@@ -57,7 +62,8 @@ export const buildCommand: Command = {
       uuid: { type: 'string' },
       mac: { type: 'string', multiple: true },
       writer: { type: 'string', default: 'builtin' },
-      label: { type: 'string', default: 'config-2' },
+      format: { type: 'string', default: DEFAULT_DRIVE_FORMAT },
+      label: { type: 'string' },
       print: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
     });
@@ -68,8 +74,14 @@ export const buildCommand: Command = {
     if (writer !== 'builtin' && writer !== 'genisoimage') throw new UsageError(`--writer must be builtin or genisoimage, not '${writer}'`);
     if (values.uuid !== undefined && !UUID.test(values.uuid)) throw new UsageError(`--uuid '${values.uuid}' is not a UUID`);
     const macs = parseMacs(values.mac ?? []);
+    const format = values.format;
+    if (!isDriveFormat(format)) throw new UsageError(`--format must be ${DRIVE_FORMATS.join(' or ')}, not '${format}'`);
+    const label = values.label ?? DRIVE_LABELS[format];
 
-    validateVolumeId(values.label);
+    validateVolumeId(label);
+    // Checked again where the drive is built; here so that nothing is read first.
+    const refused = labelProblem(format, label);
+    if (refused !== undefined) throw new AgentError('INVALID_LABEL', refused);
     const started = performance.now();
     const source = await readInput(input, io);
     const parsed = parseInitialization(source, detectFormat(new TextDecoder().decode(source.subarray(0, 4096)), input === '-' ? undefined : input));
@@ -84,7 +96,7 @@ export const buildCommand: Command = {
 
     // The image is built (and read back) even for --tree alone: what lands in DIR is
     // exactly what would be on the drive.
-    const drive = await inCallerTerms(parsed.sources, () => buildDriveImage(init, facts, { writer: createIsoWriter(writer), label: values.label }));
+    const drive = await inCallerTerms(parsed.sources, () => buildDriveImage(init, facts, { writer: createIsoWriter(writer), format, label }));
     warnings.push(...drive.warnings);
     for (const w of warnings) io.stderr.write(`configdrive build: warning: ${w}\n`);
 
@@ -98,10 +110,10 @@ export const buildCommand: Command = {
 
     const files = [...drive.tree].map(([path, bytes]) => ({ path, size: bytes.length }));
     if (values.json) {
-      io.stdout.write(JSON.stringify({ instanceId: drive.instance.instanceId, label: values.label, writer: values.writer, image, tree: values.tree, files, warnings, elapsedMs }, null, 2) + '\n');
+      io.stdout.write(JSON.stringify({ instanceId: drive.instance.instanceId, format, label, writer: values.writer, image, tree: values.tree, files, warnings, elapsedMs }, null, 2) + '\n');
     } else {
       io.stdout.write(`instance-id  ${drive.instance.instanceId}\n`);
-      if (image !== undefined) io.stdout.write(`image        ${image.path} (${image.size} bytes, label ${values.label}, sha256 ${image.sha256})\n`);
+      if (image !== undefined) io.stdout.write(`image        ${image.path} (${image.size} bytes, ${format}, label ${label}, sha256 ${image.sha256})\n`);
       if (values.tree !== undefined) io.stdout.write(`tree         ${values.tree}\n`);
       for (const f of files) io.stdout.write(`  ${String(f.size).padStart(7)}  ${f.path}\n`);
       io.stdout.write(`built in ${String(elapsedMs)} ms with the ${values.writer} writer\n`);
@@ -153,10 +165,13 @@ async function readInput(input: string, io: Io): Promise<Uint8Array> {
   return data;
 }
 
+/** The user data holds password hashes: readable by its owner only. */
+const USER_DATA_NAMES = new Set([basename(USER_DATA_PATH), NOCLOUD_PATHS.userData]);
+
 async function writeTree(root: string, tree: ReadonlyMap<string, Uint8Array>): Promise<void> {
   for (const [path, bytes] of tree) {
     const target = join(root, path);
     await mkdir(dirname(target), { recursive: true, mode: 0o750 });
-    await writeFile(target, bytes, { mode: basename(path) === 'user_data' ? 0o600 : 0o640 });
+    await writeFile(target, bytes, { mode: USER_DATA_NAMES.has(basename(path)) ? 0o600 : 0o640 });
   }
 }

@@ -3,6 +3,7 @@
  * results as the API returns them (never file contents, never secrets).
  */
 import { readFileSync } from 'node:fs';
+import { DRIVE_FORMATS } from '../../src/cloudinit/index.js';
 import { AgentError } from '../../src/errors.js';
 import { INITIALIZATION_LIMITS } from '../../src/initialization/index.js';
 import { ISO_LIMITS, WRITER_NAMES } from '../../src/iso/index.js';
@@ -66,6 +67,7 @@ export function createHandler(service: VmService, hv: Hypervisor, log: Logger, w
           isoWriters: WRITER_NAMES,
           isoWriter: writer(),
           formats: ['ovirt-xml', 'ovirt-json', 'sdk-v3-json', 'native-json', 'native-yaml', 'raw-files'],
+          driveFormats: DRIVE_FORMATS,
           limits: { initialization: INITIALIZATION_LIMITS, iso: ISO_LIMITS },
         };
       }

@@ -1,13 +1,18 @@
 /**
- * The assembler: every translator's output placed at its path on the drive. Pure: the
- * same Initialization and facts give the same bytes (no clock, no randomness).
+ * The assembler: every translator's output placed at its path on the drive, in the
+ * layout of the drive's format (drive-format.ts). Both layouts are made from the same
+ * user data, the same resolved NICs and the same network model; only the files differ.
+ * Pure: the same Initialization and facts give the same bytes (no clock, no randomness).
  */
 import { AgentError, invalid, type Problem } from '../errors.js';
 import type { Initialization } from '../initialization/types.js';
 import { buildEni, ENI_CONTENT_PATH } from './eni.js';
-import { buildVendorData, reportNonce, VENDOR_DATA_PATH } from './init-reporter.js';
-import { buildMetaData } from './meta-data.js';
-import { buildNetworkData } from './network-data.js';
+import { DEFAULT_DRIVE_FORMAT, type DriveFormat } from './drive-format.js';
+import { buildVendorData, reporterCloudConfig, reportNonce, VENDOR_DATA_PATH } from './init-reporter.js';
+import { buildMetaData, buildNoCloudMetaData } from './meta-data.js';
+import { renderNetworkConfig } from './network-config.js';
+import { renderNetworkData } from './network-data.js';
+import { planNetwork } from './network-model.js';
 import { resolveNics } from './nics.js';
 import type { DomainFacts, DriveIdentity, DriveTree } from './types.js';
 import { buildUserData } from './user-data.js';
@@ -22,6 +27,9 @@ export const META_DATA_PATH = 'openstack/latest/meta_data.json';
 export const USER_DATA_PATH = 'openstack/latest/user_data';
 export const NETWORK_DATA_PATH = 'openstack/latest/network_data.json';
 export const ENI_PATH = `openstack${ENI_CONTENT_PATH}`;
+
+/** NoCloud's files, at the volume's root. */
+export const NOCLOUD_PATHS = { metaData: 'meta-data', userData: 'user-data', vendorData: 'vendor-data', networkConfig: 'network-config' } as const;
 
 const encoder = new TextEncoder();
 
@@ -41,8 +49,14 @@ export function firstIdentity(init: Initialization, facts: DomainFacts): DriveId
   return { instanceId: init.instanceId ?? `${facts.uuid}-g1`, firstInstance: true };
 }
 
-export function buildDriveTree(init: Initialization, facts: DomainFacts, identity: DriveIdentity = firstIdentity(init, facts)): BuiltDrive {
+export function buildDriveTree(
+  init: Initialization,
+  facts: DomainFacts,
+  identity: DriveIdentity = firstIdentity(init, facts),
+  format: DriveFormat = DEFAULT_DRIVE_FORMAT,
+): BuiltDrive {
   const { instanceId } = identity;
+  const nocloud = format === 'nocloud';
   const problems: Problem[] = [];
   const warnings: string[] = [];
   if (init.domain !== undefined && init.hostName === undefined) {
@@ -57,30 +71,36 @@ export function buildDriveTree(init: Initialization, facts: DomainFacts, identit
   problems.push(...userData.problems);
 
   const files = new Map<string, string>();
-  let eni = false;
+  let eni: string | undefined;
   if (init.networkProtocol === 'eni') {
     const built = buildEni(init, nics.nics);
     problems.push(...built.problems);
     warnings.push(...built.warnings);
-    if (built.text !== undefined) {
-      files.set(ENI_PATH, built.text);
-      eni = true;
-    }
+    eni = built.text;
+    if (eni !== undefined && !nocloud) files.set(ENI_PATH, eni);
   } else {
-    const built = buildNetworkData(init, nics.nics);
-    warnings.push(...built.warnings);
-    if (built.json !== undefined) files.set(NETWORK_DATA_PATH, built.json);
+    const plan = planNetwork(init, nics.nics);
+    warnings.push(...plan.warnings);
+    if (plan.model !== undefined) files.set(nocloud ? NOCLOUD_PATHS.networkConfig : NETWORK_DATA_PATH, (nocloud ? renderNetworkConfig : renderNetworkData)(plan.model));
   }
   if (problems.length > 0) throw invalid('INVALID_INITIALIZATION', 'Cannot build the config drive', problems);
 
-  files.set(META_DATA_PATH, buildMetaData(init, facts, { instanceId, rootKeys: userData.rootKeys, eni }));
-  files.set(USER_DATA_PATH, userData.text);
+  if (nocloud) {
+    files.set(NOCLOUD_PATHS.metaData, buildNoCloudMetaData(init, { instanceId, rootKeys: userData.rootKeys, ...(eni === undefined ? {} : { eni }) }));
+    files.set(NOCLOUD_PATHS.userData, userData.text);
+  } else {
+    files.set(META_DATA_PATH, buildMetaData(init, facts, { instanceId, rootKeys: userData.rootKeys, eni: eni !== undefined }));
+    files.set(USER_DATA_PATH, userData.text);
+  }
   if (facts.reportKey !== undefined) {
-    files.set(VENDOR_DATA_PATH, buildVendorData(instanceId, reportNonce(facts.reportKey, facts.uuid, instanceId)));
+    const nonce = reportNonce(facts.reportKey, facts.uuid, instanceId);
+    // NoCloud hands vendor-data to the user-data processor as it is; ConfigDrive wants JSON.
+    if (nocloud) files.set(NOCLOUD_PATHS.vendorData, reporterCloudConfig(instanceId, nonce));
+    else files.set(VENDOR_DATA_PATH, buildVendorData(instanceId, nonce));
     // cloud-init gives user data precedence over vendor data: these keys of the caller's
     // replace or switch off the reporter, and the domain would stay pending for good.
     for (const key of userData.callerKeys.filter((k) => k === 'bootcmd' || k === 'vendor_data')) {
-      warnings.push(`custom_script sets ${key}, which takes the place of the agent's VM.initialized reporter in vendor_data: this guest will not report, and Payload.get will show it pending`);
+      warnings.push(`custom_script sets ${key}, which takes the place of the agent's VM.initialized reporter in vendor data: this guest will not report, and Payload.get will show it pending`);
     }
   }
   assertNoneEmpty(files);

@@ -1,7 +1,7 @@
 /**
  * The guest half of VM.initialized, carried by the drive alone: openstack/latest/
- * vendor_data.json as `{"cloud-init": "#cloud-config ..."}`, so the user's own user data
- * stays as written. Its one `bootcmd` entry runs on every boot cloud-init runs (a boot
+ * vendor_data.json as `{"cloud-init": "#cloud-config ..."}` (NoCloud: the same
+ * cloud-config as `vendor-data`), so the user's own user data stays as written. Its one `bootcmd` entry runs on every boot cloud-init runs (a boot
  * with the drive: without it ds-identify disables cloud-init, so nothing reports) and
  * queues a transient oneshot unit ordered after cloud-final.service, which writes one
  * bounded JSON line into the agent's virtio-serial port. Transient, so that nothing is
@@ -95,8 +95,12 @@ if os.path.exists(PORT):
         os.close(fd)
 `;
 
-/** The vendor_data.json for a drive of `instanceId`: never empty, always a JSON object. */
-export function buildVendorData(instanceId: string, nonce: string): string {
+/**
+ * The reporter as a cloud-config document: NoCloud's vendor-data as it is (that
+ * datasource hands the file to cloud-init's user-data processor unchanged, on 20.4 to
+ * 26.x), ConfigDrive's wrapped in JSON (buildVendorData).
+ */
+export function reporterCloudConfig(instanceId: string, nonce: string): string {
   const bootcmd = [
     'systemd-run',
     '--quiet',
@@ -112,6 +116,10 @@ export function buildVendorData(instanceId: string, nonce: string): string {
     instanceId,
     nonce,
   ];
-  const cloudConfig = dumpCloudConfig({ bootcmd: [bootcmd] });
-  return `${JSON.stringify({ 'cloud-init': cloudConfig })}\n`;
+  return dumpCloudConfig({ bootcmd: [bootcmd] });
+}
+
+/** The vendor_data.json for a drive of `instanceId`: never empty, always a JSON object. */
+export function buildVendorData(instanceId: string, nonce: string): string {
+  return `${JSON.stringify({ 'cloud-init': reporterCloudConfig(instanceId, nonce) })}\n`;
 }

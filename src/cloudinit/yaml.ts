@@ -86,14 +86,18 @@ export function loadYaml11(text: string): unknown {
   return value;
 }
 
-/** `#cloud-config` followed by the document; strings always quoted (see above). */
-export function dumpCloudConfig(config: CloudConfig): string {
-  const body = yaml.dump(config, {
+/** A YAML document (meta-data, network-config); strings always quoted (see above). */
+export function dumpYamlDocument(value: YamlValue): string {
+  return yaml.dump(value, {
     forceQuotes: true,
     quotingType: '"',
     lineWidth: -1,
     noRefs: true,
     sortKeys: false,
   });
-  return `${CLOUD_CONFIG_HEADER}\n${body}`;
+}
+
+/** `#cloud-config` followed by the document. */
+export function dumpCloudConfig(config: CloudConfig): string {
+  return `${CLOUD_CONFIG_HEADER}\n${dumpYamlDocument(config)}`;
 }

@@ -4,14 +4,14 @@
  * writer packs, and the image is read back with our own reader before anyone sees it.
  */
 import { createHash } from 'node:crypto';
-import { buildDriveTree, META_DATA_PATH, prehashPasswords } from '../cloudinit/index.js';
+import { buildDriveTree, DEFAULT_DRIVE_FORMAT, DRIVE_LABELS, labelProblem, META_DATA_PATH, NOCLOUD_PATHS, prehashPasswords, type DriveFormat } from '../cloudinit/index.js';
 import type { DomainFacts, DriveTree } from '../cloudinit/types.js';
 import { AgentError } from '../errors.js';
 import type { Initialization } from '../initialization/types.js';
 import { readIsoImage, type IsoImage, type IsoWriter } from '../iso/index.js';
 import { buildInstance, type Instance, type InstanceHistory } from './instance-lineage.js';
 
-export const DEFAULT_LABEL = 'config-2';
+export const DEFAULT_LABEL = DRIVE_LABELS.configdrive;
 
 export interface DriveImage {
   readonly bytes: Uint8Array;
@@ -33,6 +33,8 @@ export interface LineageOptions {
 
 export interface BuildOptions {
   readonly writer: IsoWriter;
+  /** The layout (default config-2); its label when `label` is absent. */
+  readonly format?: DriveFormat;
   readonly label?: string;
   readonly timestamp?: Date;
   /** Hash passwords on this thread (a build thread) rather than on libuv's pool. */
@@ -64,12 +66,15 @@ export function treeDigest(tree: DriveTree): string {
  * settings changed); only the chosen tree is packed.
  */
 export async function buildDriveImage(init: Initialization, facts: DomainFacts, options: BuildOptions, lineage: LineageOptions = {}): Promise<DriveImage> {
-  const label = options.label ?? DEFAULT_LABEL;
+  const format = options.format ?? DEFAULT_DRIVE_FORMAT;
+  const label = options.label ?? DRIVE_LABELS[format];
+  const problem = labelProblem(format, label);
+  if (problem !== undefined) throw new AgentError('INVALID_LABEL', problem);
   const { image: drive, instance, warnings } = await buildInstance(
     { uuid: facts.uuid, ...lineage, ...(init.instanceId === undefined ? {} : { requestedId: init.instanceId }) },
     async (identity) => {
       const hashed = await prehashPasswords(init, identity.instanceId, { blocking: options.blockingHash === true });
-      const built = buildDriveTree(hashed, facts, identity);
+      const built = buildDriveTree(hashed, facts, identity, format);
       return { ...built, contentDigest: treeDigest(built.tree) };
     },
   );
@@ -119,15 +124,12 @@ export async function packRawDrive(tree: DriveTree, uuid: string, options: Build
   return foreignImage({ bytes, label, tree, warnings: rawLabelWarnings(tree, label) }, treeInstanceId(tree) ?? uuid, uuid, lineage);
 }
 
-/** NoCloud's volume label, and the file its reader needs at the volume's root. */
-const NOCLOUD_LABEL = 'cidata';
-
 /** A raw payload cloud-init will not read, said by name (the files still reach the guest). */
 function rawLabelWarnings(tree: DriveTree, label: string): string[] {
   if (label === DEFAULT_LABEL) return [];
-  if (label.toLowerCase() === NOCLOUD_LABEL && tree.has('meta-data')) return [];
+  if (label.toLowerCase() === DRIVE_LABELS.nocloud && tree.has(NOCLOUD_PATHS.metaData)) return [];
   return [
-    `volume label ${JSON.stringify(label)}: cloud-init reads a volume labelled ${DEFAULT_LABEL} (ConfigDrive, openstack/latest/...) or ${NOCLOUD_LABEL} ` +
+    `volume label ${JSON.stringify(label)}: cloud-init reads a volume labelled ${DEFAULT_LABEL} (ConfigDrive, openstack/latest/...) or ${DRIVE_LABELS.nocloud} ` +
       '(NoCloud, meta-data and user-data at the root); the guest gets these files, its cloud-init does not read them',
   ];
 }

@@ -6,6 +6,7 @@
  * (only hashed passwords reach the drive; errors carry field paths, never values).
  */
 import { threadId } from 'node:worker_threads';
+import { DEFAULT_DRIVE_FORMAT, type DriveFormat } from '../cloudinit/index.js';
 import type { DomainFacts, DriveTree } from '../cloudinit/types.js';
 import { inCallerTerms, parseInitialization, parseInitializationValue, type InputFormat } from '../initialization/index.js';
 import { createIsoWriter, type WriterName } from '../iso/index.js';
@@ -14,7 +15,7 @@ import { buildDriveImage, packRawDrive, type DriveImage, type LineageOptions } f
 
 /** What a drive is built from, as a request carries it. */
 export type BuildSource =
-  | { readonly kind: 'initialization'; readonly document: string | object; readonly format?: InputFormat }
+  | { readonly kind: 'initialization'; readonly document: string | object; readonly format?: InputFormat; readonly driveFormat?: DriveFormat }
   /** VDSM's raw payload; `label` its volId (the job's label when absent). */
   | { readonly kind: 'raw-files'; readonly tree: DriveTree; readonly label?: string };
 
@@ -56,7 +57,12 @@ export async function runBuildJob(job: BuildJob, options: RunOptions = {}): Prom
   const lineage = job.lineage ?? {};
   if (source.kind === 'raw-files') return packRawDrive(source.tree, job.facts.uuid, { writer, label: source.label ?? job.label }, lineage);
   const parsed = typeof source.document === 'string' ? parseInitialization(source.document, source.format) : parseInitializationValue(source.document);
-  const image = await inCallerTerms(parsed.sources, () => buildDriveImage(parsed.initialization, job.facts, { writer, label: job.label, blockingHash: options.blockingHash === true }, lineage));
+  const driveFormat = source.driveFormat ?? DEFAULT_DRIVE_FORMAT;
+  // The job's label is the daemon's label for config-2 drives; a NoCloud drive has its own.
+  const label = driveFormat === DEFAULT_DRIVE_FORMAT ? { label: job.label } : {};
+  const image = await inCallerTerms(parsed.sources, () =>
+    buildDriveImage(parsed.initialization, job.facts, { writer, format: driveFormat, ...label, blockingHash: options.blockingHash === true }, lineage),
+  );
   return parsed.warnings.length === 0 ? image : { ...image, warnings: [...parsed.warnings, ...image.warnings] };
 }
 

@@ -6,7 +6,7 @@
  * fast, precise error paths).
  */
 import type { ErrorObject } from 'ajv';
-import { META_DATA_PATH } from '../cloudinit/index.js';
+import { META_DATA_PATH, type DriveFormat } from '../cloudinit/index.js';
 import { AgentError, invalid, type Problem } from '../errors.js';
 import { buildTree, validateVolumeId } from '../iso/index.js';
 import { DEFAULT_LABEL, treeInstanceId } from '../payload/build-drive.js';
@@ -14,7 +14,7 @@ import { SCHEMAS } from './schemas.js';
 import { compiledFrom, validators } from './validators.js';
 
 export type Source =
-  | { readonly kind: 'initialization'; readonly document: string | object; readonly format?: 'xml' | 'json' | 'yaml' }
+  | { readonly kind: 'initialization'; readonly document: string | object; readonly format?: 'xml' | 'json' | 'yaml'; readonly driveFormat?: DriveFormat }
   /** VDSM's raw payload; `volId` the volume label it asks for. */
   | { readonly kind: 'files'; readonly files: ReadonlyMap<string, Uint8Array>; readonly volId?: string }
   /** A drive built earlier: a Payload.build result or a file in a configured imageDirs directory. */
@@ -51,6 +51,12 @@ function sourceOf(p: Record<string, unknown>, method: string): Source {
     const choices = method === 'Payload.build' ? 'initialization or files' : 'initialization, files or image';
     throw invalid('INVALID_PARAMS', `${method} needs its payload`, [{ path: 'params', message: `needs exactly one of ${choices}` }]);
   }
+  if (has('driveFormat') && !has('initialization')) {
+    // A raw payload is packed as sent (its volId names the label), a pre-built drive is taken as it is.
+    throw invalid('INVALID_PARAMS', `${method} cannot change the layout of a drive it does not build`, [
+      { path: 'params.driveFormat', message: 'applies to an initialization only' },
+    ]);
+  }
   if (has('image')) return { kind: 'image', path: p['image'] as string };
   if (has('files')) {
     const files = new Map<string, Uint8Array>();
@@ -65,7 +71,8 @@ function sourceOf(p: Record<string, unknown>, method: string): Source {
     return { kind: 'files', files, ...(volId === undefined ? {} : { volId }) };
   }
   const format = p['format'] as 'xml' | 'json' | 'yaml' | undefined;
-  return { kind: 'initialization', document: p['initialization'] as string | object, ...(format === undefined ? {} : { format }) };
+  const driveFormat = p['driveFormat'] as DriveFormat | undefined;
+  return { kind: 'initialization', document: p['initialization'] as string | object, ...(format === undefined ? {} : { format }), ...(driveFormat === undefined ? {} : { driveFormat }) };
 }
 
 /**

@@ -4,6 +4,7 @@
  * so the daemon never loads Ajv's compiler. Nothing here may import run-time code.
  */
 import type { Options } from 'ajv';
+import { DRIVE_FORMATS } from '../cloudinit/drive-format.js';
 import type { Method } from './actions.js';
 
 /** Every error, not only the first; unknown keywords and formats are mistakes in a schema. */
@@ -13,6 +14,8 @@ const domain = { type: 'string', minLength: 1, maxLength: 256, pattern: '^[^\\u0
 const source = {
   initialization: { anyOf: [{ type: 'string', minLength: 1 }, { type: 'object' }] },
   format: { enum: ['xml', 'json', 'yaml'] },
+  // The drive's layout, for an initialization (`format` is already the document's syntax).
+  driveFormat: { enum: [...DRIVE_FORMATS] },
   // VDSM's raw payload: {volId, file: {relative path: base64 content}}
   files: {
     type: 'object',

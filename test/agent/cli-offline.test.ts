@@ -43,6 +43,43 @@ describe('configdrive offline commands', function () {
     assert.match(r.out, /==> openstack\/latest\/user_data <==/);
   });
 
+  it('builds a NoCloud image with --format nocloud: label cidata, meta-data, user-data and network-config at the root, user-data 0600 in a tree', async () => {
+    const iso = join(dir, 'nocloud.iso');
+    const tree = join(dir, 'tree');
+    const r = await cli(['build', SEED_XML, '-o', iso, '--tree', tree, '--format', 'nocloud', '--uuid', UUID, '--mac', 'eth0=52:54:00:00:00:01', '--mac', 'eth1=52:54:00:00:00:02', '--mac', 'eth2=52:54:00:00:00:03', '--json']);
+    assert.equal(r.code, 0, r.err);
+    const summary = JSON.parse(r.out) as { format: string; label: string; instanceId: string; files: { path: string }[] };
+    assert.deepEqual([summary.format, summary.label, summary.instanceId], ['nocloud', 'cidata', `${UUID}-g1`]);
+    assert.deepEqual(summary.files.map((f) => f.path), ['meta-data', 'network-config', 'user-data']);
+    assert.match(await run('/usr/sbin/blkid', ['-o', 'value', '-s', 'LABEL', iso]), /^cidata$/m);
+    const listing = await run('/usr/bin/isoinfo', ['-R', '-f', '-i', iso]);
+    assert.deepEqual(listing.trim().split('\n').sort(), ['/meta-data', '/network-config', '/user-data']);
+    assert.match(await run('/usr/bin/isoinfo', ['-R', '-x', '/meta-data', '-i', iso]), new RegExp(`^instance-id: "${UUID}-g1"$`, 'm'));
+    assert.match(await run('/usr/bin/isoinfo', ['-R', '-x', '/network-config', '-i', iso]), /mac_address: "52:54:00:00:00:01"/);
+    assert.equal(statSync(join(tree, 'user-data')).mode & 0o777, 0o600);
+    assert.doesNotMatch(readFileSync(iso).toString('latin1'), /myPass/, 'the clear password is not on the drive');
+  });
+
+  it('refuses --label cidata with the OpenStack layout, pointing at --format nocloud, and a NoCloud drive under another label, before reading the input', async () => {
+    for (const label of ['cidata', 'CIDATA']) {
+      const r = await cli(['build', join(dir, 'never-read.xml'), '-o', join(dir, 'x.iso'), '--label', label]);
+      assert.equal(r.code, 1, r.err);
+      assert.match(r.err, /^configdrive build: label "(cidata|CIDATA)" is NoCloud's.*--format nocloud.*\[INVALID_LABEL\]$/m);
+    }
+    const r = await cli(['build', join(dir, 'never-read.xml'), '-o', join(dir, 'x.iso'), '--format', 'nocloud', '--label', 'config-2']);
+    assert.equal(r.code, 1, r.err);
+    assert.match(r.err, /a NoCloud drive must be labelled cidata .*\[INVALID_LABEL\]$/m);
+    assert.doesNotMatch(r.err, /never-read/, 'refused before the input is opened');
+  });
+
+  it('refuses a --format it does not know, with exit 2', async () => {
+    for (const format of ['NoCloud', 'config-2', '', 'nocloud\n', '../nocloud', 'x'.repeat(10_000)]) {
+      const r = await cli(['build', SEED_XML, '-o', join(dir, 'x.iso'), '--format', format]);
+      assert.equal(r.code, 2, JSON.stringify(format.slice(0, 20)));
+      assert.match(r.err, /--format must be configdrive or nocloud/);
+    }
+  });
+
   it('fails with exit 1 and a one-line reason naming the field', async () => {
     const bad = join(dir, 'bad.xml');
     writeFileSync(bad, '<initialization><timezone>Mars/Base</timezone><host_name>ok</host_name></initialization>');

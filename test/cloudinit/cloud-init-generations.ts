@@ -60,6 +60,10 @@ export interface VendorView {
 }
 
 export interface GenerationView extends Omit<CloudInitView, 'rendered'> {
+  /** Which datasource read the tree: NoCloud for one with meta-data at its root. */
+  readonly datasource?: 'ConfigDrive' | 'NoCloud';
+  /** NoCloud's dsmode as its reader decided it. */
+  readonly dsmode?: string;
   readonly applied: Applied;
   readonly vendor?: VendorView;
   readonly network_schema?: { available: boolean; errors: readonly string[]; warnings: readonly string[]; log_warnings: readonly string[] };

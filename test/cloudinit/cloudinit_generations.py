@@ -1,5 +1,9 @@
 """Reads config-drive trees with one cloud-init release's own code and prints what it understood.
 
+A tree with `meta-data` at its root is a NoCloud seed and is read by that release's
+DataSourceNoCloud (its seed-dir path: the same pathprefix2dict a mounted cidata volume
+goes through); any other tree by DataSourceConfigDrive.read_config_drive.
+
 The version-aware sibling of cloudinit_check.py: run with Debian's /usr/bin/python3 and
 PYTHONPATH set to a release unpacked by tools/cloud-init-releases (its cloudinit package
 then shadows the host's). argv: SCRATCH_DIR RELEASE_ROOT. The request on stdin is a JSON
@@ -30,7 +34,7 @@ from cloudinit.config import schema as ci_schema
 from cloudinit.distros import fetch as fetch_distro
 from cloudinit.distros import ug_util
 from cloudinit.net import eni
-from cloudinit.sources import DataSourceConfigDrive, normalize_pubkey_data
+from cloudinit.sources import DataSourceConfigDrive, DataSourceNoCloud, normalize_pubkey_data
 from cloudinit.sources.helpers import openstack
 
 RENDERERS = ("eni", "netplan", "networkd", "sysconfig", "network-manager")
@@ -336,14 +340,13 @@ class Collect(logging.Handler):
         root.setLevel(logging.WARNING)
 
 
-def vendor(vendordata, cloud_config: dict, scratch: str, collect) -> dict:
-    """What this release makes of vendor_data.json: the text it consumes as vendor data
-    (DataSourceConfigDrive hands the JSON to sources.convert_vendordata), that text's
-    schema check, and the bootcmd left once user data is merged over it
-    (helpers.ConfigMerger puts cloud_config before vendor_cloud_config: user data wins)."""
+def vendor(raw, cloud_config: dict, scratch: str, collect) -> dict:
+    """What this release makes of the vendor data its datasource hands the user-data
+    processor (ConfigDrive: vendor_data.json through sources.convert_vendordata; NoCloud:
+    the vendor-data file as it is), that text's schema check, and the bootcmd left once
+    user data is merged over it (helpers.ConfigMerger puts cloud_config before
+    vendor_cloud_config: user data wins)."""
     start = collect.begin()
-    from cloudinit import sources
-    raw = sources.convert_vendordata(vendordata)
     out = {"raw_type": type(raw).__name__}
     if isinstance(raw, bytes):
         raw = raw.decode()
@@ -357,15 +360,88 @@ def vendor(vendordata, cloud_config: dict, scratch: str, collect) -> dict:
     return out
 
 
+def read_config_drive(directory: str) -> dict:
+    """A config-2 tree as DataSourceConfigDrive reads it, in the fields check() judges."""
+    from cloudinit import sources
+
+    drive = DataSourceConfigDrive.read_config_drive(directory)
+    md = drive["metadata"]
+    out = {
+        "instance_id": md.get("instance-id"),
+        "local_hostname": md.get("local-hostname"),
+        "public_keys": normalize_pubkey_data(md.get("public_keys", {})),
+        "user_data": drive.get("userdata") or b"",
+    }
+    if "vendordata" in drive and drive["vendordata"] is not None:
+        # DataSourceConfigDrive._get_data converts it before anything else sees it.
+        out["vendordata"] = sources.convert_vendordata(drive["vendordata"])
+    net = drive.get("networkdata")
+    if net is not None:
+        out["network_json"] = net
+        out["network_file"] = os.path.join(directory, "openstack", "latest", "network_data.json")
+    if drive.get("network_config"):
+        out["eni_text"] = drive["network_config"]
+    return out
+
+
+def read_nocloud(directory: str, scratch: str, sys_cfg: dict) -> dict:
+    """A NoCloud tree as this release's DataSourceNoCloud reads a seed: its own _get_data,
+    with the host's block devices and DMI hidden (it would otherwise look for cidata
+    volumes on this machine), the tree linked in as the seed dir <cloud_dir>/seed/nocloud."""
+    cloud_dir = os.path.join(scratch, "nocloud-cloud")
+    seed = os.path.join(cloud_dir, "seed")
+    os.makedirs(seed, exist_ok=True)
+    link = os.path.join(seed, "nocloud")
+    if os.path.lexists(link):
+        os.unlink(link)
+    os.symlink(directory, link)
+    paths = helpers.Paths({"cloud_dir": cloud_dir, "run_dir": os.path.join(scratch, "run")})
+    distro = fetch_distro("debian")("debian", {}, paths)
+    ds = DataSourceNoCloud.DataSourceNoCloud(copy.deepcopy(sys_cfg), distro, paths)
+    patches = [(util, "find_devs_with", lambda *a, **k: [])]
+    if hasattr(DataSourceNoCloud, "dmi"):
+        patches.append((DataSourceNoCloud.dmi, "read_dmi_data", lambda *a, **k: None))
+    saved = [(obj, name, getattr(obj, name)) for obj, name, _ in patches]
+    for obj, name, value in patches:
+        setattr(obj, name, value)
+    try:
+        if not ds._get_data():
+            raise ValueError("DataSourceNoCloud did not claim the seed")
+    finally:
+        for obj, name, value in saved:
+            setattr(obj, name, value)
+    seeds = [x for x in ds.seed.split(",") if x]
+    if seeds != [link]:
+        raise ValueError(f"DataSourceNoCloud read {ds.seed}, not only the seed {link}")
+    user_data = ds.userdata_raw or b""
+    out = {
+        "instance_id": ds.get_instance_id(),
+        "local_hostname": ds.metadata.get("local-hostname"),
+        "public_keys": ds.get_public_ssh_keys(),
+        "user_data": user_data.encode() if isinstance(user_data, str) else user_data,
+        "dsmode": ds.dsmode,
+    }
+    if ds.vendordata_raw:
+        out["vendordata"] = ds.vendordata_raw
+    netcfg = ds._network_config
+    if netcfg:
+        out["network_v1"] = netcfg
+        out["network_file"] = os.path.join(directory, "network-config")
+    eni_text = ds.metadata.get("network-interfaces")
+    if eni_text and not netcfg:
+        out["eni_text"] = eni_text
+    return out
+
+
 def check(request: dict, scratch: str, sys_cfg: dict, kinds: list, collect: Collect) -> dict:
     result = {}
     start = collect.begin()
-    drive = DataSourceConfigDrive.read_config_drive(request["dir"])
-    md = drive["metadata"]
-    result["instance_id"] = md.get("instance-id")
-    result["local_hostname"] = md.get("local-hostname")
-    result["public_keys"] = normalize_pubkey_data(md.get("public_keys", {}))
-    user_data = drive.get("userdata") or b""
+    nocloud = os.path.isfile(os.path.join(request["dir"], "meta-data"))
+    drive = read_nocloud(request["dir"], scratch, sys_cfg) if nocloud else read_config_drive(request["dir"])
+    result["datasource"] = "NoCloud" if nocloud else "ConfigDrive"
+    for key in ("instance_id", "local_hostname", "public_keys"):
+        result[key] = drive[key]
+    user_data = drive["user_data"]
     result["mime_parts"] = mime_parts(user_data)
     parts = cloud_config_parts(user_data)
     result["schema"] = [schema_check(p, scratch) for p in parts]
@@ -374,18 +450,21 @@ def check(request: dict, scratch: str, sys_cfg: dict, kinds: list, collect: Coll
     result["users"] = effective_users(cloud_config, sys_cfg)
     result["log_warnings"] = collect.since(start)
     result["applied"] = applied(cloud_config, sys_cfg, result["public_keys"], scratch, collect)
-    if "vendordata" in drive and drive["vendordata"] is not None:
+    if "vendordata" in drive:
         result["vendor"] = vendor(drive["vendordata"], cloud_config, scratch, collect)
     macs = request.get("macs", {})
-    net = drive.get("networkdata")
-    if net is not None:
+    if "network_json" in drive or "network_v1" in drive:
         start = collect.begin()
-        result["network"] = openstack.convert_net_json(net, known_macs=macs)
+        if nocloud:
+            result["network"] = drive["network_v1"]
+            kind = "yaml"
+        else:
+            result["network"] = openstack.convert_net_json(drive["network_json"], known_macs=macs)
+            kind = "network_data.json"
         result["network_schema"] = network_schema_check(result["network"])
         result["network_schema"]["log_warnings"] = collect.since(start)
-        network_file = os.path.join(request["dir"], "openstack", "latest", "network_data.json")
-        result["rendered"] = render(network_file, "network_data.json", macs, scratch, kinds, collect)
-    eni_text = drive.get("network_config")
+        result["rendered"] = render(drive["network_file"], kind, macs, scratch, kinds, collect)
+    eni_text = drive.get("eni_text")
     if eni_text:
         text = eni_text.decode() if isinstance(eni_text, bytes) else eni_text
         result["eni"] = eni.convert_eni_data(text)

@@ -3,11 +3,13 @@
  * 26.x (read_config_drive, the schema, cc_users_groups and cc_set_passwords with their
  * commands recorded, and `net-convert` to every renderer the release has), each checked
  * against what the settings asked for. A case one release takes and another gets wrong
- * fails: the guest would end up differently depending on its image.
+ * fails: the guest would end up differently depending on its image. Each case is built
+ * in both drive formats: config-2, and NoCloud read by the release's DataSourceNoCloud
+ * from a seed, its network-config converted by `net-convert -k yaml`.
  */
 import assert from 'node:assert/strict';
 import yaml from 'js-yaml';
-import { buildDriveTree, firstIdentity, type BuiltDrive } from '../../src/cloudinit/index.js';
+import { buildDriveTree, DRIVE_FORMATS, firstIdentity, NOCLOUD_PATHS, USER_DATA_PATH, type BuiltDrive, type DriveFormat } from '../../src/cloudinit/index.js';
 import type { DomainFacts } from '../../src/cloudinit/types.js';
 import type { Initialization } from '../../src/initialization/types.js';
 import { clearPassword, DOMAIN_UUID, facts, hashedPassword, initialization, nic, user } from '../helpers/initialization.js';
@@ -386,6 +388,12 @@ function inRange(version: string, w: RendererWarning): boolean {
   return key <= tMajor * 1000 + tMinor;
 }
 
+/** A subnet's address without its prefix: NoCloud's v1 gives `192.0.2.10/24`, convert_net_json the address alone. */
+function subnetAddress(subnet: Record<string, unknown>): unknown {
+  const address = subnet['address'];
+  return typeof address === 'string' ? address.split('/')[0] : address;
+}
+
 function networkProblems(c: Case, view: GenerationView): string[] {
   const problems: string[] = [];
   const config = (c.init.networkProtocol === 'eni' ? view.eni : view.network)?.config ?? [];
@@ -405,7 +413,7 @@ function networkProblems(c: Case, view: GenerationView): string[] {
     }
     const mac = expectedMac(c, i);
     if (mac !== undefined && entry.mac_address !== mac) problems.push(`${n.name}: MAC ${String(entry.mac_address)}, not ${mac}`);
-    const addresses = (entry.subnets ?? []).map((s) => s['address']);
+    const addresses = (entry.subnets ?? []).map(subnetAddress);
     for (const ip of [n.ipv4, n.ipv6]) {
       if (ip.boot === 'static' && n.onBoot && !addresses.includes(ip.address)) problems.push(`${n.name}: ${ip.address} not read`);
     }
@@ -413,12 +421,18 @@ function networkProblems(c: Case, view: GenerationView): string[] {
   return problems;
 }
 
-describe('cloudinit cases read by every cloud-init generation (Debian 11 to forky)', function () {
+const TITLES: Record<DriveFormat, string> = {
+  configdrive: 'cloudinit cases read by every cloud-init generation (Debian 11 to forky)',
+  nocloud: 'cloudinit cases on a NoCloud drive, read by every cloud-init generation (Debian 11 to forky)',
+};
+
+for (const format of DRIVE_FORMATS) describe(TITLES[format], function () {
   this.timeout(300_000);
-  const built = CASES.map((c) => buildDriveTree(c.init, c.facts));
+  const build = (init: Initialization, f: DomainFacts): BuiltDrive => buildDriveTree(init, f, firstIdentity(init, f), format);
+  const built = CASES.map((c) => build(c.init, c.facts));
   const probeTrees = PROBES.map((p) => {
-    const tree = new Map(buildDriveTree(initialization(), facts()).tree);
-    tree.set('openstack/latest/user_data', new TextEncoder().encode(p.userData));
+    const tree = new Map(build(initialization(), facts()).tree);
+    tree.set(format === 'nocloud' ? NOCLOUD_PATHS.userData : USER_DATA_PATH, new TextEncoder().encode(p.userData));
     return tree;
   });
   const probeViews: GenerationView[][] = [];
@@ -453,6 +467,8 @@ describe('cloudinit cases read by every cloud-init generation (Debian 11 to fork
           continue;
         }
         const { problems, notes } = await userProblems(c, drive, view, release);
+        const reader = format === 'nocloud' ? 'NoCloud' : 'ConfigDrive';
+        if (view.datasource !== reader) problems.push(`read by ${String(view.datasource)}, not ${reader}`);
         const renderers: Partial<Record<RendererName, string[] | null>> = {};
         const hasNetwork = view.network !== undefined || view.eni !== undefined;
         problems.push(...networkProblems(c, view));
@@ -475,7 +491,7 @@ describe('cloudinit cases read by every cloud-init generation (Debian 11 to fork
   after(function () {
     if (verdicts.length === 0) return;
     const header = facts_.map((f, r) => `${releases[r]?.suite ?? '?'} ${f.version}`);
-    const lines: string[] = [];
+    const lines: string[] = [`${format} drives:`];
     const width = Math.max(...CASES.map((c) => c.label.length));
     lines.push(`${''.padEnd(width)}  ${header.map((h) => h.padEnd(22)).join(' ')}`);
     lines.push(`${''.padEnd(width)}  ${header.map(() => 'cfg eni npl nwd sys nm'.padEnd(22)).join(' ')}`);
@@ -521,7 +537,7 @@ describe('cloudinit cases read by every cloud-init generation (Debian 11 to fork
           const v = row[i];
           const physical = ((c.init.networkProtocol === 'eni' ? v?.eni : v?.network)?.config ?? [])
             .filter((e) => e.type === 'physical')
-            .map((e) => ({ name: e.name, mac: e.mac_address, addresses: (e.subnets ?? []).map((s) => s['address']).filter((a) => a !== undefined) }));
+            .map((e) => ({ name: e.name, mac: e.mac_address, addresses: (e.subnets ?? []).map(subnetAddress).filter((a) => a !== undefined) }));
           return { hostname: v?.local_hostname, keys: v?.public_keys, users: v?.users, physical };
         });
         for (const [r, s] of seen.entries()) assert.deepEqual(s, seen[0], `${releases[r]?.suite ?? '?'} differs from ${releases[0]?.suite ?? '?'}`);

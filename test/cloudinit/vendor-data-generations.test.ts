@@ -2,10 +2,12 @@
  * The guest half of VM.initialized as each cloud-init release from 20.4 to 26.x reads
  * it: vendor_data.json must be consumed as a #cloud-config (never the "Broken config
  * drive" a bad file causes), valid under that release's schema, and its bootcmd must
- * survive the merge with the agent's user data, with and without a custom script.
+ * survive the merge with the agent's user data, with and without a custom script. The
+ * same on a NoCloud drive, whose vendor-data DataSourceNoCloud hands over as the file's
+ * bytes, with no JSON around it.
  */
 import assert from 'node:assert/strict';
-import { buildDriveTree, reportNonce, REPORT_PORT, VENDOR_DATA_PATH } from '../../src/cloudinit/index.js';
+import { buildDriveTree, DRIVE_FORMATS, firstIdentity, NOCLOUD_PATHS, reportNonce, REPORT_PORT, VENDOR_DATA_PATH } from '../../src/cloudinit/index.js';
 import { DOMAIN_UUID, facts, initialization } from '../helpers/initialization.js';
 import { cloudInitReleases, readWithRelease, type Release } from './cloud-init-generations.js';
 import { seedInitialization, SEED_FACTS } from './cases.js';
@@ -26,15 +28,16 @@ describe('vendor_data.json on every cloud-init release (the VM.initialized repor
 
   it('is read as a valid #cloud-config whose bootcmd queues the reporter, on 20.4 through 26.x', async () => {
     assert.ok(releases.length >= 4, `four releases at least: ${releases.map((r) => r.debVersion).join(', ')}`);
-    const drives = CASES.map((c) => buildDriveTree(c.init, c.facts));
+    const drives = DRIVE_FORMATS.flatMap((format) => CASES.map((c) => ({ format, label: c.label, ...buildDriveTree(c.init, c.facts, firstIdentity(c.init, c.facts), format) })));
     for (const release of releases) {
       const { release: facts_, results } = await readWithRelease(release, drives.map((d) => ({ tree: d.tree })));
       results.forEach((view, i) => {
-        const what = `${facts_.version}, ${CASES[i]!.label}`;
+        const { format, label } = drives[i]!;
+        const what = `${facts_.version}, ${format}, ${label}`;
         assert.equal(view.error, undefined, `${what}: the drive is read`);
         const vendor = view.vendor;
         assert.ok(vendor, `${what}: vendor data consumed`);
-        assert.equal(vendor.raw_type, 'str');
+        assert.equal(vendor.raw_type, format === 'nocloud' ? 'bytes' : 'str');
         assert.deepEqual(vendor.schema?.errors, [], `${what}: schema errors`);
         assert.deepEqual(vendor.log_warnings, [], `${what}: warnings`);
         const bootcmd = vendor.cloud_config?.['bootcmd'] as unknown[][];
@@ -45,11 +48,12 @@ describe('vendor_data.json on every cloud-init release (the VM.initialized repor
         assert.match(vendor.shellified ?? '', /^'systemd-run' '--quiet' '--no-block'/m, `${what}: bootcmd runs as one quoted command`);
         assert.ok((vendor.shellified ?? '').includes(`/dev/virtio-ports/${REPORT_PORT}`));
       });
-      console.log(`      ${facts_.version}: vendor data read, schema-valid (${facts_.schema_scope.kind} schema), bootcmd kept in all ${String(results.length)} cases`);
+      console.log(`      ${facts_.version}: vendor data read, schema-valid (${facts_.schema_scope.kind} schema), bootcmd kept in all ${String(results.length)} cases (config-2 and NoCloud)`);
     }
   });
 
   it('is absent from drives built without a report key (offline builds)', () => {
     assert.equal(buildDriveTree(seedInitialization(), SEED_FACTS).tree.has(VENDOR_DATA_PATH), false);
+    assert.equal(buildDriveTree(seedInitialization(), SEED_FACTS, firstIdentity(seedInitialization(), SEED_FACTS), 'nocloud').tree.has(NOCLOUD_PATHS.vendorData), false);
   });
 });

@@ -47,6 +47,17 @@ describe('BuildPool', function () {
     assert.deepEqual([...image.files.keys()].sort(), [...threaded.tree.keys()].sort());
   });
 
+  it("builds a NoCloud drive on a thread under cidata, whatever the job's config-2 label, the same as the calling thread", async () => {
+    const nocloud: BuildJob = { ...job(SEED_XML), source: { kind: 'initialization', document: SEED_XML, driveFormat: 'nocloud' } };
+    const [threaded, inline] = await Promise.all([pool().build(nocloud), inlineBuilder.build(nocloud)]);
+    assert.equal(threaded.contentDigest, inline.contentDigest);
+    assert.equal(threaded.label, 'cidata');
+    const image = readIsoImage(threaded.bytes);
+    assert.equal(image.volumeId, 'cidata');
+    assert.deepEqual([...image.files.keys()].sort(), ['meta-data', 'network-config', 'user-data']);
+    assert.equal(threaded.instance.instanceId, `${DOMAIN_UUID}-g1`);
+  });
+
   it('fails a bad document with INVALID_INITIALIZATION naming the field, and the thread serves the next job', async () => {
     const p = pool({ threads: 1 });
     const bad = SEED_XML.replace('<netmask>255.255.255.0</netmask>', '<netmask>255.0.255.0</netmask>');

@@ -46,3 +46,31 @@ describe('rpc actions: VDSM raw payloads', () => {
     assert.deepEqual(problems({ domain: 'vm1', files: { volId: 'label ', file: META } }), ['params.files.volId: must be 1 to 32 printable ASCII characters without trailing spaces']);
   });
 });
+
+describe('rpc actions: the drive format', () => {
+  const SEED = '<initialization><host_name>h</host_name></initialization>';
+
+  it('takes driveFormat for an initialization on Payload.build, Payload.attach and VM.start', () => {
+    for (const method of ['Payload.build', 'Payload.attach', 'VM.start']) {
+      const action = parseAction(method, { domain: 'vm1', initialization: SEED, format: 'xml', driveFormat: 'nocloud' });
+      assert.ok('source' in action && action.source.kind === 'initialization', method);
+      assert.deepEqual([action.source.format, action.source.driveFormat], ['xml', 'nocloud'], method);
+    }
+    const plain = parseAction('VM.start', { domain: 'vm1', initialization: SEED });
+    assert.ok(plain.method === 'VM.start' && plain.source.kind === 'initialization');
+    assert.equal(plain.source.driveFormat, undefined, 'absent: the daemon builds config-2');
+  });
+
+  it('refuses a driveFormat it does not know, by its field, whatever the value', () => {
+    const hostile: unknown[] = ['NoCloud', 'cidata', 'config-2', '', ' nocloud', 'nocloud\u0000', 'x'.repeat(100_000), 1, true, null, ['nocloud'], { nocloud: true }];
+    for (const driveFormat of hostile) {
+      const found = problems({ domain: 'vm1', initialization: SEED, driveFormat });
+      assert.deepEqual(found, ['params.driveFormat: must be equal to one of the allowed values'], JSON.stringify(driveFormat).slice(0, 40));
+    }
+  });
+
+  it('refuses driveFormat beside a raw payload or a pre-built drive, which it would not change', () => {
+    assert.deepEqual(problems({ domain: 'vm1', files: { file: META }, driveFormat: 'nocloud' }), ['params.driveFormat: applies to an initialization only']);
+    assert.deepEqual(problems({ domain: 'vm1', image: '/var/lib/configdrived/x.iso', driveFormat: 'configdrive' }), ['params.driveFormat: applies to an initialization only']);
+  });
+});

@@ -41,6 +41,23 @@ describe('vm service flows (libvirt stand-in)', () => {
   const images = () => readdirSync(join(dir, 'images'));
   const configDisks = () => hv.domain(VM.uuid).config.disks;
 
+  it('VM.start with driveFormat nocloud attaches a cidata drive of the same lineage; going back to config-2 is a new instance', async () => {
+    const document = { configdrive: 1, hostname: 'nc1', nics: [{ name: 'eth0', ipv4: { boot: 'dhcp' } }] };
+    const first = await service.start('seed-vm', { kind: 'initialization', document, driveFormat: 'nocloud' });
+    assert.equal(first.payload.label, 'cidata');
+    assert.equal(first.instance.instanceId, `${VM.uuid}-g1`);
+    const image = await readIsoFile(first.payload.path);
+    assert.equal(image.volumeId, 'cidata');
+    assert.deepEqual([...image.files.keys()].sort(), ['meta-data', 'network-config', 'user-data', 'vendor-data']);
+    assert.match(Buffer.from(image.files.get('meta-data')!).toString(), new RegExp(`^instance-id: "${VM.uuid}-g1"$`, 'm'));
+    await hv.destroy(VM);
+    const again = await service.start('seed-vm', { kind: 'initialization', document, driveFormat: 'nocloud' });
+    assert.equal(again.changed, false, 'the same settings in the same format: the same drive');
+    await hv.destroy(VM);
+    const back = await service.start('seed-vm', { kind: 'initialization', document });
+    assert.deepEqual([back.payload.label, back.instance.instanceId], ['config-2', `${VM.uuid}-g2`]);
+  });
+
   it('VM.start puts a SATA CD-ROM in the definition, starts paused, verifies, resumes; the install CD stays', async () => {
     const result = await service.start('seed-vm', seedInitialization());
     assert.equal(result.changed, true);
