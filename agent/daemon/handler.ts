@@ -10,9 +10,9 @@ import { ISO_LIMITS, WRITER_NAMES } from '../../src/iso/index.js';
 import type { Hypervisor } from '../../src/libvirt/hypervisor.js';
 import type { Logger } from '../../src/log.js';
 import { DEFAULT_LABEL } from '../../src/payload/build-drive.js';
-import type { BuildSource } from '../../src/payload/build-job.js';
 import { loadPrebuiltDrive } from '../../src/payload/prebuilt.js';
-import type { Action, Source } from '../../src/rpc/actions.js';
+import type { DriveSource } from '../../src/payload/drive-source.js';
+import type { Action } from '../../src/rpc/actions.js';
 import type { Perform } from '../../src/rpc/server.js';
 import type { AttachResult, DriveInput, VmService } from '../../src/vm/service.js';
 
@@ -21,14 +21,8 @@ export const AGENT_VERSION = (JSON.parse(readFileSync(new URL('../../../package.
 /** Where pre-built drives may come from; a getter because SIGHUP can change it. */
 export type ImageDirs = () => readonly string[];
 
-function buildSource(source: Exclude<Source, { kind: 'image' }>): BuildSource {
-  // A document is parsed where it is built (a build thread): the event loop only routes it.
-  if (source.kind !== 'files') return source;
-  return { kind: 'raw-files', tree: source.files, ...(source.volId === undefined ? {} : { label: source.volId }) };
-}
-
-async function input(source: Source, imageDirs: ImageDirs): Promise<DriveInput> {
-  return source.kind === 'image' ? loadPrebuiltDrive(source.path, imageDirs(), DEFAULT_LABEL) : buildSource(source);
+async function input(source: DriveSource, imageDirs: ImageDirs): Promise<DriveInput> {
+  return source.kind === 'image' ? loadPrebuiltDrive(source.path, imageDirs(), DEFAULT_LABEL) : source;
 }
 
 /** Warnings go back to the caller and, at info, to the log: a setting not applied as written, or a drive the guest may ignore. */
@@ -72,7 +66,7 @@ export function createHandler(service: VmService, hv: Hypervisor, log: Logger, w
         };
       }
       case 'Payload.build': {
-        const b = await service.buildOnly(buildSource(action.source), action.domain);
+        const b = await service.buildOnly(action.source, action.domain);
         return { path: b.path, size: b.size, sha256: b.sha256, label: b.label, instanceId: b.instanceId, files: b.files, warnings: logged(log, b.warnings) };
       }
       case 'Payload.attach': {

@@ -6,18 +6,13 @@
  * (only hashed passwords reach the drive; errors carry field paths, never values).
  */
 import { threadId } from 'node:worker_threads';
-import { DEFAULT_DRIVE_FORMAT, type DriveFormat } from '../cloudinit/index.js';
-import type { DomainFacts, DriveTree } from '../cloudinit/types.js';
-import { inCallerTerms, parseInitialization, parseInitializationValue, type InputFormat } from '../initialization/index.js';
+import { DEFAULT_DRIVE_FORMAT } from '../cloudinit/index.js';
+import type { DomainFacts } from '../cloudinit/types.js';
+import { inCallerTerms, parseInitialization, parseInitializationValue } from '../initialization/index.js';
 import { createIsoWriter, type WriterName } from '../iso/index.js';
 import { writeCacheFileSync } from './atomic-write.js';
 import { buildDriveImage, packRawDrive, type DriveImage, type LineageOptions } from './build-drive.js';
-
-/** What a drive is built from, as a request carries it. */
-export type BuildSource =
-  | { readonly kind: 'initialization'; readonly document: string | object; readonly format?: InputFormat; readonly driveFormat?: DriveFormat }
-  /** VDSM's raw payload; `label` its volId (the job's label when absent). */
-  | { readonly kind: 'raw-files'; readonly tree: DriveTree; readonly label?: string };
+import type { BuildSource } from './drive-source.js';
 
 /** Where Payload.build keeps images built for no domain (see PayloadStore.buildsDir). */
 export interface BuildsDir {

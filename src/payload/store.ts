@@ -24,6 +24,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, chown, mkdir, readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { AgentError } from '../errors.js';
+import type { CdromBus } from '../vm/domain-xml.js';
 import { TEMP_PREFIX, writeFileAtomic } from './atomic-write.js';
 import type { BuildsDir } from './build-job.js';
 import { generationOf, type InstanceHistory, type InstanceReason } from './instance-lineage.js';
@@ -43,10 +44,8 @@ export interface ImageRef {
   readonly size: number;
 }
 
-export interface AttachedPayload extends ImageRef {
-  /** Target dev of the agent's CD-ROM, e.g. `sdb`. */
-  readonly target: string;
-  readonly bus: string;
+/** An image on its way into a domain: all but the device, which the change then picks. */
+export interface PendingImage extends ImageRef {
   readonly attachedAt: string;
   /**
    * oVirt's Run Once: the drive is in the running domain only, not in its definition;
@@ -61,6 +60,12 @@ export interface AttachedPayload extends ImageRef {
   readonly liveEmpty?: boolean;
 }
 
+export interface AttachedPayload extends PendingImage {
+  /** Target dev of the agent's CD-ROM, e.g. `sdb`. */
+  readonly target: string;
+  readonly bus: CdromBus;
+}
+
 export interface PendingChange {
   /**
    * `resume`: VM.start committed its drive while the guest was paused and is about to
@@ -68,7 +73,7 @@ export interface PendingChange {
    */
   readonly op: 'attach' | 'detach' | 'resume';
   /** For attach: the image being put in. */
-  readonly image?: AttachedPayload;
+  readonly image?: PendingImage;
   /** For attach: VM.start's, which starts the domain paused once the drive is in. */
   readonly start?: true;
   readonly startedAt: string;

@@ -8,23 +8,18 @@
 import type { ErrorObject } from 'ajv';
 import { META_DATA_PATH, type DriveFormat } from '../cloudinit/index.js';
 import { AgentError, invalid, type Problem } from '../errors.js';
+import type { InputFormat } from '../initialization/index.js';
 import { buildTree, validateVolumeId } from '../iso/index.js';
 import { DEFAULT_LABEL, treeInstanceId } from '../payload/build-drive.js';
+import type { BuildSource, DriveSource } from '../payload/drive-source.js';
 import { SCHEMAS } from './schemas.js';
 import { compiledFrom, validators } from './validators.js';
 
-export type Source =
-  | { readonly kind: 'initialization'; readonly document: string | object; readonly format?: 'xml' | 'json' | 'yaml'; readonly driveFormat?: DriveFormat }
-  /** VDSM's raw payload; `volId` the volume label it asks for. */
-  | { readonly kind: 'files'; readonly files: ReadonlyMap<string, Uint8Array>; readonly volId?: string }
-  /** A drive built earlier: a Payload.build result or a file in a configured imageDirs directory. */
-  | { readonly kind: 'image'; readonly path: string };
-
 export type Action =
   | { readonly method: 'Host.getCapabilities' }
-  | { readonly method: 'Payload.build'; readonly source: Exclude<Source, { kind: 'image' }>; readonly domain?: string }
-  | { readonly method: 'Payload.attach'; readonly domain: string; readonly source: Source; readonly reinitialize: boolean }
-  | { readonly method: 'VM.start'; readonly domain: string; readonly source: Source; readonly reinitialize: boolean; readonly persistent: boolean }
+  | { readonly method: 'Payload.build'; readonly source: BuildSource; readonly domain?: string }
+  | { readonly method: 'Payload.attach'; readonly domain: string; readonly source: DriveSource; readonly reinitialize: boolean }
+  | { readonly method: 'VM.start'; readonly domain: string; readonly source: DriveSource; readonly reinitialize: boolean; readonly persistent: boolean }
   | { readonly method: 'Payload.detach'; readonly domain: string }
   | { readonly method: 'Payload.get'; readonly domain: string }
   | { readonly method: 'Payload.list' };
@@ -44,7 +39,7 @@ function problemOf(e: ErrorObject): Problem {
   return { path: base, message: e.message ?? 'is invalid' };
 }
 
-function sourceOf(p: Record<string, unknown>, method: string): Source {
+function sourceOf(p: Record<string, unknown>, method: string): DriveSource {
   const has = (k: string) => Object.hasOwn(p, k);
   const given = ['initialization', 'files', 'image'].filter(has);
   if (given.length !== 1) {
@@ -68,9 +63,9 @@ function sourceOf(p: Record<string, unknown>, method: string): Source {
     const volId = (p['files'] as { volId?: string }).volId;
     problems.push(...rawPayloadProblems(files, volId));
     if (problems.length > 0) throw invalid('INVALID_PARAMS', `${method} has an invalid file map`, problems);
-    return { kind: 'files', files, ...(volId === undefined ? {} : { volId }) };
+    return { kind: 'raw-files', tree: files, ...(volId === undefined ? {} : { label: volId }) };
   }
-  const format = p['format'] as 'xml' | 'json' | 'yaml' | undefined;
+  const format = p['format'] as InputFormat | undefined;
   const driveFormat = p['driveFormat'] as DriveFormat | undefined;
   return { kind: 'initialization', document: p['initialization'] as string | object, ...(format === undefined ? {} : { format }), ...(driveFormat === undefined ? {} : { driveFormat }) };
 }

@@ -23,11 +23,12 @@ import type { Initialization } from '../initialization/types.js';
 import type { DomainFacts } from '../cloudinit/types.js';
 import { readIsoFile, type IsoWriter } from '../iso/index.js';
 import { buildDriveImage, DEFAULT_LABEL, foreignImage, verifyImage, type DriveImage, type LineageOptions } from '../payload/build-drive.js';
-import { savedBuild, type BuildJob, type BuildSource, type SavedBuild } from '../payload/build-job.js';
+import { savedBuild, type BuildJob, type SavedBuild } from '../payload/build-job.js';
+import type { BuildSource } from '../payload/drive-source.js';
 import { inlineBuilder, type DriveBuilder } from '../payload/build-pool.js';
 import type { PrebuiltDrive } from '../payload/prebuilt.js';
 import { generationOf, type Instance, type InstanceHistory } from '../payload/instance-lineage.js';
-import { committedRecord, detachedRecord, historyOf, settledRecord, type AttachedPayload, type DomainRecord, type InitializationState, type PayloadStore, type PendingChange } from '../payload/store.js';
+import { committedRecord, detachedRecord, historyOf, settledRecord, type AttachedPayload, type DomainRecord, type InitializationState, type PayloadStore, type PendingChange, type PendingImage } from '../payload/store.js';
 import { KeyedLock } from './keyed-lock.js';
 import { keepLineage, settle } from './recover.js';
 import { ensureChannel, undoChannel } from './channel.js';
@@ -35,20 +36,11 @@ import { assertSource, insertMedia, insertRefused, readOurDrive, removeMedia, tr
 import type { AffectFlags, DomainControl, DomainRef } from './ports.js';
 
 /**
- * What a drive is built from: a request's document or raw file tree (built by the
- * builder, on a build thread in the daemon), settings already parsed (built here), or a
- * drive built earlier.
+ * What a drive is made from: a request's source (a document or raw file tree, built by
+ * the builder, on a build thread in the daemon), a drive built earlier and loaded, or
+ * settings already parsed (built here: tests, the bench and the demo).
  */
-export type DriveInput = BuildSource | Initialization | PrebuiltDrive;
-
-function isSource(input: DriveInput): input is BuildSource {
-  const kind = (input as { kind?: unknown }).kind;
-  return kind === 'initialization' || kind === 'raw-files';
-}
-
-function isPrebuilt(input: DriveInput): input is PrebuiltDrive {
-  return (input as PrebuiltDrive).kind === 'prebuilt';
-}
+export type DriveInput = BuildSource | PrebuiltDrive | Initialization;
 
 export type Notify = (method: 'Payload.attached' | 'Payload.removed' | 'VM.initialized', params: Record<string, unknown>) => void;
 
@@ -387,12 +379,12 @@ export class VmService {
     const record = await this.deps.store.readRecord(ours.desc.uuid);
     const history = historyOf(record) ?? metadataHistory(ours, ours.desc.uuid);
     const lineage: LineageOptions = { ...(history === undefined ? {} : { history }), ...(options.reinitialize === true ? { reinitialize: true } : {}) };
-    if (isPrebuilt(input)) {
+    if ('kind' in input && input.kind === 'prebuilt') {
       // Read and checked by loadPrebuiltDrive; stored as a copy and read back like any other.
       return foreignImage({ bytes: input.bytes, label: this.label, tree: input.tree, warnings: [] }, input.instanceId, ours.desc.uuid, lineage);
     }
     const facts = { uuid: ours.desc.uuid, name: ours.desc.name, nics: ours.desc.macs.map((mac) => ({ mac })), reportKey: await this.deps.store.reportKey() };
-    if (isSource(input)) return this.builder.build(this.job(input, facts, lineage));
+    if ('kind' in input) return this.builder.build(this.job(input, facts, lineage));
     return buildDriveImage(input, facts, { writer: this.writer, label: this.label }, lineage);
   }
 
@@ -443,7 +435,7 @@ export class VmService {
     const { instance } = image;
     const attachedAt = this.now();
     const mark = { path, sha256: image.sha256, contentDigest: image.contentDigest, instanceId: instance.instanceId, generation: String(instance.generation), attachedAt };
-    const pendingPayload: AttachedPayload = {
+    const pendingPayload: PendingImage = {
       path,
       sha256: image.sha256,
       contentDigest: image.contentDigest,
@@ -453,8 +445,6 @@ export class VmService {
       firstInstance: instance.firstInstance,
       label: image.label,
       size: image.bytes.length,
-      target: '',
-      bus: '',
       attachedAt,
       ...(mode.runOnce ? { runOnce: true } : {}),
       ...(mode.liveEmpty === true ? { liveEmpty: true } : {}),
@@ -476,7 +466,7 @@ export class VmService {
     }
   }
 
-  private async rollback(dom: DomainRef, applied: Applied): Promise<void> {
+  private async rollback(dom: DomainRef, applied: Rollback): Promise<void> {
     if (!applied.changed) return;
     const { hv, store } = this.deps;
     if (applied.change !== undefined) await this.cleanup(`restore the CD-ROM of ${dom.name}`, () => undoMedia(hv, dom, applied.change!));
@@ -582,6 +572,9 @@ interface Applied {
   readonly change?: MediaChange;
   readonly channel?: { added: string; replaced?: string };
 }
+
+/** What a rollback undoes: an applied change, or one cut off before its device was chosen. */
+type Rollback = Omit<Applied, 'payload'> & { readonly payload: PendingImage };
 
 /** Payload.get's view of VM.initialized: the record's state, and how long a pending one has waited. */
 export type InitializationView = InitializationState & { readonly pendingSeconds?: number };

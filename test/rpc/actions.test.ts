@@ -22,9 +22,9 @@ function problems(params: unknown): string[] {
 describe('rpc actions: VDSM raw payloads', () => {
   it('takes volId as the volume label', () => {
     const action = parseAction('Payload.attach', { domain: 'vm1', files: { volId: 'OEMDRV', file: { 'autounattend.xml': b64('<x/>') } } });
-    assert.ok(action.method === 'Payload.attach' && action.source.kind === 'files');
-    assert.equal(action.source.volId, 'OEMDRV');
-    assert.deepEqual([...action.source.files.keys()], ['autounattend.xml']);
+    assert.ok(action.method === 'Payload.attach' && action.source.kind === 'raw-files');
+    assert.equal(action.source.label, 'OEMDRV');
+    assert.deepEqual([...action.source.tree.keys()], ['autounattend.xml']);
   });
 
   it('refuses paths a drive cannot hold, by their key in params.files.file', () => {

@@ -31,7 +31,7 @@ describe('vm recovery at start', () => {
     hv.define(VM, { machine: 'pc-q35-7.2' });
     store = new PayloadStore({ dir });
     await store.init();
-    const common = { contentDigest: 'cd', instanceId: VM.uuid, label: 'config-2', size: 4, target: 'sda', bus: 'sata', attachedAt: '2026-11-25T00:00:00.000Z' };
+    const common = { contentDigest: 'cd', instanceId: VM.uuid, label: 'config-2', size: 4, target: 'sda', bus: 'sata' as const, attachedAt: '2026-11-25T00:00:00.000Z' };
     oldImage = { ...common, path: await store.putImage(VM.uuid, new Uint8Array(4), SHA_OLD), sha256: SHA_OLD };
     newImage = { ...common, path: await store.putImage(VM.uuid, new Uint8Array(4), SHA_NEW), sha256: SHA_NEW };
   });
