@@ -55,6 +55,7 @@ export function buildDriveTree(init: Initialization, facts: DomainFacts, identit
 
   const userData = buildUserData(init, identity);
   problems.push(...userData.problems);
+  warnings.push(...userData.warnings);
 
   const files = new Map<string, string>();
   let eni = false;
@@ -79,6 +80,9 @@ export function buildDriveTree(init: Initialization, facts: DomainFacts, identit
     files.set(VENDOR_DATA_PATH, buildVendorData(instanceId, reportNonce(facts.reportKey, facts.uuid, instanceId)));
     // cloud-init gives user data precedence over vendor data: these keys of the caller's
     // replace or switch off the reporter, and the domain would stay pending for good.
+    if (userData.ignition) {
+      warnings.push("custom_script is an Ignition config: the agent's VM.initialized reporter is cloud-init vendor data, which an Ignition guest does not run, so this guest will not report, and Payload.get will show it pending");
+    }
     for (const key of userData.callerKeys.filter((k) => k === 'bootcmd' || k === 'vendor_data')) {
       warnings.push(`custom_script sets ${key}, which takes the place of the agent's VM.initialized reporter in vendor_data: this guest will not report, and Payload.get will show it pending`);
     }
