@@ -25,6 +25,11 @@ export const MIME_LIMITS = { maxDepth: 8, maxParts: 64 } as const;
 
 class MimeError extends Error {}
 
+/** `part 2: ` for a nested part, nothing for the message itself. */
+function at(where: string): string {
+  return where === '' ? '' : `${where}: `;
+}
+
 interface Entity {
   readonly headers: Map<string, string>;
   readonly body: string;
@@ -66,12 +71,12 @@ function parseEntity(text: string, where: string): Entity {
       continue;
     }
     const m = HEADER.exec(line);
-    if (m === null) throw new MimeError(`${where}: header line ${String(i + 1)} is not "Name: value" (a blank line must end the headers)`);
+    if (m === null) throw new MimeError(`${at(where)}header line ${String(i + 1)} is not "Name: value" (a blank line must end the headers)`);
     const name = (m[1] ?? '').toLowerCase();
     last = name;
     if (headers.has(name)) {
       // Python's email reads the first; for these a second would be read differently by people and by tools.
-      if (MEANINGFUL.has(name)) throw new MimeError(`${where}: header ${m[1] ?? ''} is given twice`);
+      if (MEANINGFUL.has(name)) throw new MimeError(`${at(where)}header ${m[1] ?? ''} is given twice`);
       last = SKIPPED;
       continue;
     }
@@ -88,14 +93,14 @@ interface ContentType {
 function parseContentType(value: string | undefined, where: string): ContentType {
   if (value === undefined) return { type: 'text/plain', params: new Map() };
   const m = /^([!#-'*+.0-9A-Z^-~-]+\/[!#-'*+.0-9A-Z^-~-]+)\s*(.*)$/i.exec(value);
-  if (m === null) throw new MimeError(`${where}: Content-Type ${JSON.stringify(value)} is not type/subtype`);
+  if (m === null) throw new MimeError(`${at(where)}Content-Type ${JSON.stringify(value)} is not type/subtype`);
   const params = new Map<string, string>();
   let rest = m[2] ?? '';
   while (rest !== '') {
     const p = /^;\s*([^\s=;]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s;"]*))\s*/.exec(rest);
     if (p === null) {
       if (/^;\s*$/.test(rest)) break;
-      throw new MimeError(`${where}: Content-Type parameters ${JSON.stringify(rest)} are not ; name=value`);
+      throw new MimeError(`${at(where)}Content-Type parameters ${JSON.stringify(rest)} are not ; name=value`);
     }
     params.set((p[1] ?? '').toLowerCase(), p[2] !== undefined ? p[2].replace(/\\(.)/g, '$1') : (p[3] ?? ''));
     rest = rest.slice(p[0].length);
@@ -125,7 +130,7 @@ function decodeBody(entity: Entity, where: string): Uint8Array {
   switch (cte) {
     case 'base64': {
       const compact = entity.body.replace(/\s+/g, '');
-      if (!/^[A-Za-z0-9+/]*={0,2}$/.test(compact) || compact.length % 4 === 1) throw new MimeError(`${where}: its base64 body is not base64`);
+      if (!/^[A-Za-z0-9+/]*={0,2}$/.test(compact) || compact.length % 4 === 1) throw new MimeError(`${at(where)}its base64 body is not base64`);
       return Buffer.from(compact, 'base64');
     }
     case 'quoted-printable':
@@ -135,7 +140,7 @@ function decodeBody(entity: Entity, where: string): Uint8Array {
     case 'binary':
       return Buffer.from(entity.body, 'utf8');
     default:
-      throw new MimeError(`${where}: Content-Transfer-Encoding ${JSON.stringify(cte)} is not one cloud-init decodes (base64, quoted-printable, 7bit, 8bit)`);
+      throw new MimeError(`${at(where)}Content-Transfer-Encoding ${JSON.stringify(cte)} is not one cloud-init decodes (base64, quoted-printable, 7bit, 8bit)`);
   }
 }
 
@@ -162,24 +167,24 @@ function splitMultipart(body: string, boundary: string, where: string): string[]
     }
     current = [];
   }
-  if (current === undefined) throw new MimeError(`${where}: no line --${boundary} starts a part`);
-  if (!closed) throw new MimeError(`${where}: the closing line --${boundary}-- is missing (is the data cut short?)`);
+  if (current === undefined) throw new MimeError(`${at(where)}no line --${boundary} starts a part`);
+  if (!closed) throw new MimeError(`${at(where)}the closing line --${boundary}-- is missing (is the data cut short?)`);
   return parts;
 }
 
 function walk(text: string, where: string, depth: number, leaves: MimeLeaf[]): void {
-  if (depth > MIME_LIMITS.maxDepth) throw new MimeError(`${where}: multiparts nest deeper than ${String(MIME_LIMITS.maxDepth)}`);
+  if (depth > MIME_LIMITS.maxDepth) throw new MimeError(`${at(where)}multiparts nest deeper than ${String(MIME_LIMITS.maxDepth)}`);
   const entity = parseEntity(text, where);
   const contentType = parseContentType(entity.headers.get('content-type'), where);
   if (contentType.type.startsWith('multipart/')) {
     const boundary = contentType.params.get('boundary');
-    if (boundary === undefined || boundary === '') throw new MimeError(`${where}: ${contentType.type} has no boundary parameter`);
+    if (boundary === undefined || boundary === '') throw new MimeError(`${at(where)}${contentType.type} has no boundary parameter`);
     splitMultipart(entity.body, boundary, where).forEach((part, i) => {
-      walk(part, `${where} part ${String(i + 1)}`, depth + 1, leaves);
+      walk(part, `${where === '' ? '' : `${where} `}part ${String(i + 1)}`, depth + 1, leaves);
     });
     return;
   }
-  if (contentType.type.startsWith('message/')) throw new MimeError(`${where}: ${contentType.type} parts are not accepted; give the parts themselves`);
+  if (contentType.type.startsWith('message/')) throw new MimeError(`${at(where)}${contentType.type} parts are not accepted; give the parts themselves`);
   if (leaves.length >= MIME_LIMITS.maxParts) throw new MimeError(`more than ${String(MIME_LIMITS.maxParts)} MIME parts`);
   leaves.push({ index: leaves.length + 1, raw: text, headers: entity.headers, contentType: contentType.type, payload: decodeBody(entity, where) });
 }
@@ -187,7 +192,7 @@ function walk(text: string, where: string, depth: number, leaves: MimeLeaf[]): v
 export function parseMime(text: string): MimeResult {
   const leaves: MimeLeaf[] = [];
   try {
-    walk(text, 'the MIME message', 0, leaves);
+    walk(text, '', 0, leaves);
   } catch (err) {
     if (err instanceof MimeError) return { ok: false, message: err.message };
     throw err;

@@ -222,7 +222,7 @@ function mimeLeaf(c: Collector, leaf: MimeLeaf, handlerSeen: boolean): void {
 
 export function keptFromMime(text: string): KeptResult {
   const parsed = parseMime(text);
-  if (!parsed.ok) return { ok: false, problems: [{ path: PATH, message: `is MIME (it has a MIME-Version header) but ${parsed.message}` }] };
+  if (!parsed.ok) return { ok: false, problems: [{ path: PATH, message: `is MIME (it has a MIME-Version header), but ${parsed.message}` }] };
   const c = collector();
   let handlerSeen = false;
   for (const leaf of parsed.leaves) {
