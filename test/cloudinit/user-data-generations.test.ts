@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildDriveTree, USER_DATA_PATH, type BuiltDrive } from '../../src/cloudinit/index.js';
 import type { Initialization } from '../../src/initialization/types.js';
+import { AgentError } from '../../src/errors.js';
 import { facts, initialization, user } from '../helpers/initialization.js';
 import { cloudInitReleases, type Release } from './cloud-init-generations.js';
 import { consumeWithRelease, type Consumed } from './cloud-init-userdata.js';
@@ -273,6 +274,89 @@ describe('custom scripts of every user-data type, consumed by every cloud-init r
         }
       });
       console.log(`      ${version}: ${String(results.length)} user-data cases consumed as their type`);
+    }
+  });
+});
+
+/** User data the agent refuses, written straight onto a drive: what each release would do with it. */
+const REFUSED: readonly { readonly label: string; readonly userData: string; readonly check: (c: Consumed, version: string) => void }[] = [
+  {
+    label: '## template: jinja2 (a header cloud-init types as jinja but does not render)',
+    userData: '## template: jinja2\n#cloud-config\nruncmd: [echo never]\n',
+    check: (c) => {
+      assert.equal(c.cloud_config?.['runcmd'], undefined, 'dropped');
+      assert.ok(c.log_warnings.length > 0, 'with a log line only');
+    },
+  },
+  {
+    label: 'a blank line before ## template: jinja',
+    userData: '\n## template: jinja\n#cloud-config\nruncmd: [echo never]\n',
+    check: (c) => assert.equal(c.cloud_config?.['runcmd'], undefined, 'dropped'),
+  },
+  {
+    label: 'an unclosed {{ in a template',
+    userData: '## template: jinja\n#cloud-config\nruncmd: [echo {{ v1.local_hostname }]\n',
+    check: (c) => assert.equal(c.cloud_config?.['runcmd'], undefined, 'dropped'),
+  },
+  {
+    label: 'a multipart without a boundary parameter',
+    userData: 'Content-Type: multipart/mixed\nMIME-Version: 1.0\n\n--b\nContent-Type: text/cloud-config\n\n#cloud-config\nruncmd: [echo never]\n--b--\n',
+    check: (c) => assert.equal(c.cloud_config?.['runcmd'], undefined, 'dropped'),
+  },
+  {
+    label: 'a cloud-config part that is not UTF-8',
+    userData: `Content-Type: multipart/mixed; boundary=b\nMIME-Version: 1.0\n\n--b\nContent-Type: text/cloud-config\nContent-Transfer-Encoding: base64\n\n${Buffer.concat([Buffer.from('#cloud-config\nruncmd: [echo '), Buffer.from([0xff, 0xfe]), Buffer.from(']\n')]).toString('base64')}\n--b--\n`,
+    check: (c) => assert.equal(c.cloud_config?.['runcmd'], undefined, 'dropped'),
+  },
+  {
+    label: "a cloud-config part with cloud-init's default merge rule after the agent's",
+    userData: [
+      'Content-Type: multipart/mixed; boundary=b',
+      'MIME-Version: 1.0',
+      '',
+      '--b',
+      'Content-Type: text/cloud-config',
+      '',
+      '#cloud-config',
+      'hostname: ours',
+      'runcmd: [echo ours]',
+      '--b',
+      'Content-Type: text/cloud-config',
+      'Merge-Type: dict(replace)+list()+str()',
+      '',
+      '#cloud-config',
+      'hostname: theirs',
+      'runcmd: [echo theirs]',
+      '--b--',
+      '',
+    ].join('\n'),
+    check: (c) => assert.deepEqual([c.cloud_config?.['hostname'], c.cloud_config?.['runcmd']], ['theirs', ['echo theirs']], "the agent's settings replaced"),
+  },
+  {
+    label: 'a #cloud-config-jsonp patch',
+    userData: 'Content-Type: multipart/mixed; boundary=b\nMIME-Version: 1.0\n\n--b\nContent-Type: text/cloud-config\n\n#cloud-config\nusers: [[]]\n--b\nContent-Type: text/plain\n\n#cloud-config-jsonp\n[{"op": "remove", "path": "/users"}]\n--b--\n',
+    check: (c) => assert.equal(c.cloud_config?.['users'], undefined, "the agent's users removed"),
+  },
+];
+
+describe('user data the agent refuses, as every cloud-init release would take it', function () {
+  this.timeout(900_000);
+  it('drops or lets it replace the request\'s settings, with at most a log line: the reason each is refused', async () => {
+    const base = buildDriveTree(initialization({ hostName: HOST }), facts());
+    const trees = REFUSED.map((r) => new Map([...base.tree, [USER_DATA_PATH, Buffer.from(r.userData, 'utf8')]]));
+    for (const script of REFUSED.map((r) => r.userData)) assert.throws(() => buildDriveTree(initialization({ hostName: HOST, customScript: script }), facts()), AgentError);
+    for (const release of await cloudInitReleases()) {
+      const { version, results } = await consumeWithRelease(release, trees);
+      results.forEach((consumed, i) => {
+        const r = REFUSED[i]!;
+        assert.equal(consumed.error, undefined, `${version}, ${r.label}: ${consumed.error ?? ''}`);
+        try {
+          r.check(consumed, version);
+        } catch (err) {
+          if (err instanceof Error) err.message = `${version}, ${r.label}: ${err.message}\n${JSON.stringify(consumed.log_warnings)}`;
+          throw err;
+        }
+      });
     }
   });
 });
