@@ -43,7 +43,7 @@ export interface Consumed {
   /** Scripts run per boot, instance or once (scripts/per-*). */
   readonly scripts_by_frequency?: Readonly<Record<string, string>>;
   /** Boothooks cloud-init ran (recorded, not run), with their content. */
-  readonly boothooks?: readonly { file: string; content: string; env: Readonly<Record<string, string>> }[];
+  readonly boothooks?: readonly { file: string; content: string; instance_id: string | null }[];
   readonly keys?: readonly ParsedKey[];
   readonly log_warnings: readonly string[];
 }

@@ -39,6 +39,10 @@ def tree_files(root: str) -> dict:
     return out
 
 
+def as_text(payload) -> str:
+    return payload if isinstance(payload, str) else payload.decode("utf-8", "replace")
+
+
 def key_lines(cloud_config: dict, public_keys: list) -> list:
     """What the release's authorized_keys parser makes of every key it would install."""
     lines = list(public_keys)
@@ -94,9 +98,10 @@ def consume(request: dict, scratch: str, sys_cfg: dict, collect) -> dict:
     boothooks = []
 
     def record(args, *rest, **kwargs):
+        # 20.4 and 22.4 pass the whole environment (env=), later releases only the change (update_env=).
         path = args[0] if isinstance(args, (list, tuple)) else args
         with open(path, "rb") as f:
-            boothooks.append({"file": os.path.basename(str(path)), "content": f.read().decode("utf-8", "replace"), "env": kwargs.get("update_env") or {}})
+            boothooks.append({"file": os.path.basename(str(path)), "content": f.read().decode("utf-8", "replace"), "instance_id": ({**(kwargs.get("env") or {}), **(kwargs.get("update_env") or {})}).get("INSTANCE_ID")})
         result_type = getattr(subp, "SubpResult", None)
         return result_type("", "") if result_type else ("", "")
 
@@ -116,7 +121,7 @@ def consume(request: dict, scratch: str, sys_cfg: dict, collect) -> dict:
                 "type": p.get_content_type(),
                 "filename": p.get_filename(),
                 "merge_type": p.get("Merge-Type"),
-                "payload": (util.fully_decoded_payload(p) if isinstance(util.fully_decoded_payload(p), str) else util.fully_decoded_payload(p).decode("utf-8", "replace")),
+                "payload": as_text(util.fully_decoded_payload(p)),
             }
             for p in message.walk()
             if not p.is_multipart()

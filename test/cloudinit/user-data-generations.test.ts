@@ -143,7 +143,7 @@ function cases(dir: string): Case[] {
       init: initialization({ customScript: '#cloud-boothook\n#!/bin/sh\necho early > /run/early\n' }),
       check: (c) => {
         merged(c);
-        assert.deepEqual(c.boothooks?.map((b) => b.content), ['#!/bin/sh\necho early > /run/early\n']);
+        assert.deepEqual(c.boothooks?.map((b) => [b.content, b.instance_id]), [['#!/bin/sh\necho early > /run/early\n', `${facts().uuid}-g1`]], 'run with INSTANCE_ID');
         noWarnings(c, 'boothook');
       },
     },
