@@ -21,7 +21,7 @@ export interface KeyLine {
   readonly comment: string;
 }
 
-export const KEY_TYPES: ReadonlySet<string> = new Set([
+const KEY_TYPES: ReadonlySet<string> = new Set([
   'ssh-rsa',
   'ssh-dss',
   'ssh-ed25519',

@@ -18,12 +18,8 @@ export type JinjaCheck =
   | { readonly ok: true; readonly renders: string | undefined; readonly body: string }
   | { readonly ok: false; readonly message: string };
 
-/** The handler types a rendered template may start with, and the first release that takes each. */
-export const JINJA_SUBTYPES: ReadonlyMap<string, string> = new Map([
-  [CLOUD_CONFIG_TYPE, '20.4'],
-  [SHELL_TYPE, '20.4'],
-  [BOOTHOOK_TYPE, '24.4'],
-]);
+/** The handler types a rendered template may start with (#cloud-boothook from 24.4 on only). */
+const JINJA_SUBTYPES: ReadonlySet<string> = new Set([CLOUD_CONFIG_TYPE, SHELL_TYPE, BOOTHOOK_TYPE]);
 
 const HEADER_LIKE = /^\s*##\s*template\s*:/i;
 

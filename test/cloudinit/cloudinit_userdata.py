@@ -18,6 +18,8 @@ import os
 import shutil
 import sys
 
+# The sibling module is imported from the source tree, which must not gain a __pycache__.
+sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import cloudinit_generations as gen  # noqa: E402  (the release's cloudinit, via PYTHONPATH)
