@@ -69,6 +69,7 @@ export function buildDriveTree(
 
   const userData = buildUserData(init, identity);
   problems.push(...userData.problems);
+  warnings.push(...userData.warnings);
 
   const files = new Map<string, string>();
   let eni: string | undefined;
@@ -99,6 +100,9 @@ export function buildDriveTree(
     else files.set(VENDOR_DATA_PATH, buildVendorData(instanceId, nonce));
     // cloud-init gives user data precedence over vendor data: these keys of the caller's
     // replace or switch off the reporter, and the domain would stay pending for good.
+    if (userData.ignition) {
+      warnings.push("custom_script is an Ignition config: the agent's VM.initialized reporter is cloud-init vendor data, which an Ignition guest does not run, so this guest will not report, and Payload.get will show it pending");
+    }
     for (const key of userData.callerKeys.filter((k) => k === 'bootcmd' || k === 'vendor_data')) {
       warnings.push(`custom_script sets ${key}, which takes the place of the agent's VM.initialized reporter in vendor data: this guest will not report, and Payload.get will show it pending`);
     }

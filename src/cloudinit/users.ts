@@ -21,6 +21,7 @@
  *   rejects `users: []` as too short, and 22.2 and later log a deprecation for the
  *   mapping and string forms.
  */
+import { parseAuthorizedKey } from '../authorized-keys.js';
 import type { Problem } from '../errors.js';
 import type { Initialization, User } from '../initialization/types.js';
 import { passwordHash } from './passwords.js';
@@ -56,6 +57,12 @@ export function usersConfig(init: Initialization, instanceId: string): UsersFrag
   let rootPassword = false;
 
   init.users.forEach((user, i) => {
+    // The line goes on the drive as written, options and all; cloud-init's parser and
+    // sshd must both take it (test/cloudinit reads each with every release's parser).
+    user.authorizedKeys.forEach((key, j) => {
+      const checked = parseAuthorizedKey(key);
+      if (!checked.ok) problems.push({ path: `users[${String(i)}].ssh_authorized_keys[${String(j)}]`, message: checked.message });
+    });
     let hash: string | undefined;
     if (user.password !== undefined) {
       const result = passwordHash(user.password, instanceId, user.name, `users[${String(i)}].password`);

@@ -290,4 +290,15 @@ describe('cloudinit drive invariants', () => {
         !JSON.stringify({ m: err.message, p: err.problems }).includes(secret),
     );
   });
+
+  it('puts an SSH key line with options on the drive as written, and refuses a malformed one naming its field', () => {
+    const line = `from="10.0.0.0/8",no-pty ${OTHER_KEY}`;
+    const userData = Buffer.from(buildDriveTree(initialization({ users: [user('alice', { authorizedKeys: [line] })] }), facts()).tree.get('openstack/latest/user_data')!).toString();
+    assert.ok(userData.includes(JSON.stringify(line)), userData);
+    assert.throws(
+      () => buildDriveTree(initialization({ users: [user('alice', { authorizedKeys: [line, `from=10.0.0.0/8 ${OTHER_KEY}`] })] }), facts()),
+      (err: unknown) =>
+        err instanceof AgentError && err.code === 'INVALID_INITIALIZATION' && err.problems.length === 1 && err.problems[0]?.path === 'users[0].ssh_authorized_keys[1]',
+    );
+  });
 });
