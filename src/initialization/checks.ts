@@ -4,6 +4,7 @@
  * field path. Messages quote the bad value, except for secrets, which are never quoted.
  */
 import { isIPv4, isIPv6 } from 'node:net';
+import { parseAuthorizedKey } from '../authorized-keys.js';
 
 export type Checked<T> = { ok: true; value: T } | { ok: false; message: string };
 
@@ -74,28 +75,16 @@ export function groupName(value: string): Checked<string> {
   return u.ok ? u : bad(`${show(value)} is not a valid group name`);
 }
 
-const KEY_TYPES = new Set([
-  'ssh-rsa',
-  'ssh-dss',
-  'ssh-ed25519',
-  'ecdsa-sha2-nistp256',
-  'ecdsa-sha2-nistp384',
-  'ecdsa-sha2-nistp521',
-  'sk-ssh-ed25519@openssh.com',
-  'sk-ecdsa-sha2-nistp256@openssh.com',
-]);
-
 /**
- * An authorized key line: a known type, a key blob without spaces, an optional comment.
- * The blob is not base64-decoded: the seed's own example abbreviates it ("AAAAB3Nza[…]").
+ * An authorized_keys line in sshd's syntax (options, a known key type, a key, a comment),
+ * by the one parser the translator uses too. The key is not base64-decoded: the seed's
+ * own example abbreviates it ("AAAAB3Nza[…]").
  */
 export function sshKey(value: string): Checked<string> {
   const line = singleLine(value);
   if (!line.ok) return bad(`an SSH key ${line.message}`);
-  const [type, blob] = value.split(/\s+/);
-  if (type === undefined || !KEY_TYPES.has(type)) return bad(`${show(value)} is not an SSH public key (it must start with a key type such as ssh-ed25519 or ssh-rsa)`);
-  if (blob === undefined || blob === '') return bad(`${show(value)} has a key type but no key`);
-  return ok(value);
+  const parsed = parseAuthorizedKey(value);
+  return parsed.ok ? ok(value) : bad(parsed.message);
 }
 
 export function ipv4(value: string): Checked<string> {

@@ -6,6 +6,7 @@
  * `port: 8080`), so here a first file is user data only when cloud-init itself would
  * take it as cloud-config, and written to the path it names otherwise.
  */
+import { CLOUD_CONFIG_TYPE, typeFromStart } from '../cloudinit/user-data-types.js';
 import { loadYaml11 } from '../cloudinit/yaml.js';
 import { CLOUD_CONFIG_MODULE_KEYS } from './cloud-config-keys.js';
 
@@ -16,13 +17,9 @@ export interface FirstFileRole {
   readonly why: string;
 }
 
-/**
- * cloud-init's own test for the part type: the first characters, lower-cased, after
- * leading white space; `#cloud-config-archive` and `-jsonp` are other types.
- */
+/** cloud-init's own test for the part type (`#cloud-config-archive` and `-jsonp` are others). */
 function cloudConfigHeader(content: string): boolean {
-  const start = content.trimStart().slice(0, 32).toLowerCase();
-  return start.startsWith('#cloud-config') && !/^#cloud-config-(?:archive|jsonp)/.test(start);
+  return typeFromStart(content) === CLOUD_CONFIG_TYPE;
 }
 
 function topLevelKeys(content: string): string[] | undefined {

@@ -56,6 +56,15 @@ describe('initialization validation', () => {
     });
   }
 
+  it('takes SSH key lines in full authorized_keys syntax, options and quoted values included, and refuses a bad option by its field', () => {
+    const line = 'from="10.0.0.0/8,192.0.2.1",no-pty,command="echo \\"hi there\\"" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA admin@example';
+    const parsed = parseInitialization(`<initialization><authorized_ssh_keys>${line.replaceAll('"', '&quot;')}</authorized_ssh_keys></initialization>`);
+    assert.deepEqual(parsed.initialization.users[0]?.authorizedKeys, [line]);
+    assert.deepEqual(problems('<initialization><authorized_ssh_keys>no-pty,bogus=&quot;x&quot; ssh-ed25519 AAAA</authorized_ssh_keys></initialization>'), [
+      '/initialization/authorized_ssh_keys: "no-pty,bogus=\\"x\\" ssh-ed25519 AAAA" has an option sshd does not know: "bogus=\\"x\\""',
+    ]);
+  });
+
   it('lists every problem of a document, not just the first', () => {
     const found = problems('<initialization><host_name>-x-</host_name><timezone>Nowhere</timezone><user_name>9</user_name><dns_servers>nope</dns_servers><bogus/></initialization>');
     assert.equal(found.length, 5, found.join('\n'));
