@@ -35,7 +35,8 @@ describe('a media change QEMU refuses, on the real daemon (qemu:///embed)', func
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("leaves libvirt's status file naming the drive QEMU still holds, so a restart keeps record, libvirt and QEMU agreeing and the next detach deletes no image QEMU has open", async function () {
+  /** The domain refused-vm on a fresh embedded root, and the daemon's command line for it. */
+  async function defineAndServe() {
     const root = join(dir, 'embed');
     const uri = await prepareEmbedRoot(root);
     const files: LibvirtFiles = { configDir: join(root, 'etc', 'qemu'), runDir: join(root, 'run', 'qemu') };
@@ -45,6 +46,11 @@ describe('a media change QEMU refuses, on the real daemon (qemu:///embed)', func
     const state = join(dir, 'state');
     const sock = join(dir, 'd.sock');
     const args = ['--config', join(dir, 'none.yaml'), '--uri', uri, '--socket', sock, '--state-dir', state];
+    return { files, uuid, state, sock, args };
+  }
+
+  it("leaves libvirt's status file naming the drive QEMU still holds, so a restart keeps record, libvirt and QEMU agreeing and the next detach deletes no image QEMU has open", async function () {
+    const { files, uuid, state, sock, args } = await defineAndServe();
     daemon = startDaemon(args);
     client = await connectWhenReady(daemon, sock);
 
@@ -96,15 +102,7 @@ describe('a media change QEMU refuses, on the real daemon (qemu:///embed)', func
   });
 
   it('an attach whose new drive QEMU refuses after taking the old one out leaves record, definitions and QEMU agreeing that this run has no drive, and the next start boots the new one', async function () {
-    const root = join(dir, 'embed');
-    const uri = await prepareEmbedRoot(root);
-    const files: LibvirtFiles = { configDir: join(root, 'etc', 'qemu'), runDir: join(root, 'run', 'qemu') };
-    writeFileSync(join(dir, 'vm.xml'), domainXml({ name: 'refused-vm' }));
-    assert.equal((await execa('virsh', ['-q', '-c', uri, `define ${join(dir, 'vm.xml')}`], { reject: false })).exitCode, 0);
-    const uuid = (await execa('virsh', ['-q', '-c', uri, 'domuuid refused-vm'])).stdout.trim();
-    const state = join(dir, 'state');
-    const sock = join(dir, 'd.sock');
-    const args = ['--config', join(dir, 'none.yaml'), '--uri', uri, '--socket', sock, '--state-dir', state];
+    const { files, uuid, state, sock, args } = await defineAndServe();
     daemon = startDaemon(args);
     client = await connectWhenReady(daemon, sock);
     const stop = async (pid: number) => {
