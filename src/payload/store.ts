@@ -130,6 +130,11 @@ export function settledRecord(record: DomainRecord): DomainRecord {
   return rest;
 }
 
+/** The domain's record with no change pending, under the domain's name now; a new one if it has none. */
+export function recordFor(record: DomainRecord | undefined, ref: { readonly uuid: string; readonly name: string }): DomainRecord {
+  return record === undefined ? { version: 1, uuid: ref.uuid, name: ref.name } : { ...settledRecord(record), name: ref.name };
+}
+
 /** The record once `current` is committed: its instance becomes the domain's last one. */
 export function committedRecord(previous: DomainRecord | undefined, ref: { uuid: string; name: string }, current: AttachedPayload, seenRunning: boolean): DomainRecord {
   const before = historyOf(previous);

@@ -18,7 +18,7 @@
  * libvirt is the truth about devices; the record is the truth about which files are ours.
  */
 import { AgentError } from '../errors.js';
-import { committedRecord, detachedRecord, settledRecord, type AttachedPayload, type DomainRecord, type PayloadStore } from '../payload/store.js';
+import { committedRecord, detachedRecord, recordFor, type AttachedPayload, type DomainRecord, type PayloadStore } from '../payload/store.js';
 import { cdromDeviceXml, describeDomain, findDisk, type CdromBus } from './domain-xml.js';
 import { readOurDrive, removeMedia, trayRefused, updateDevice } from './media.js';
 import type { DomainControl, DomainRef } from './ports.js';
@@ -151,7 +151,7 @@ async function resolvePending(hv: DomainControl, store: PayloadStore, dom: Domai
   if (pending.op === 'resume') {
     // VM.start had committed its drive and was about to resume the paused guest.
     if (state === 'paused') await hv.resume(dom);
-    await store.writeRecord({ ...settledRecord(record), name: dom.name });
+    await store.writeRecord(recordFor(record, dom));
     return 'finished';
   }
   if (pending.op === 'attach' && pending.start === true && state === 'paused') {
@@ -177,7 +177,7 @@ async function resolvePending(hv: DomainControl, store: PayloadStore, dom: Domai
       if (record.current !== undefined) await forceLive(hv, dom, record.current);
     }
     await undoAttach(hv, dom, pending.image.path, record.current, false);
-    const settled = { ...settledRecord(record), name: dom.name };
+    const settled = recordFor(record, dom);
     // A first attach undone leaves nothing to record.
     if (settled.current === undefined && settled.lineage === undefined) await store.removeRecord(record.uuid);
     else await store.writeRecord(settled);
@@ -194,7 +194,7 @@ async function resolvePending(hv: DomainControl, store: PayloadStore, dom: Domai
       const live = current === undefined ? undefined : findDisk(describeDomain(await hv.getXml(dom, { inactive: false })), current.target);
       if (current === undefined || live?.source !== current.path || !trayRefused(err)) throw err;
       await removeMedia(hv, dom, ours, { config: true });
-      await store.writeRecord({ ...settledRecord(record), name: dom.name, current: { ...current, runOnce: true } });
+      await store.writeRecord({ ...recordFor(record, dom), current: { ...current, runOnce: true } });
       return 'finished';
     }
   }

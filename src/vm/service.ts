@@ -28,7 +28,7 @@ import type { BuildSource } from '../payload/drive-source.js';
 import { inlineBuilder, type DriveBuilder } from '../payload/build-pool.js';
 import type { PrebuiltDrive } from '../payload/prebuilt.js';
 import { generationOf, type Instance, type InstanceHistory } from '../payload/instance-lineage.js';
-import { committedRecord, detachedRecord, historyOf, settledRecord, type AttachedPayload, type DomainRecord, type InitializationState, type PayloadStore, type PendingChange, type PendingImage } from '../payload/store.js';
+import { committedRecord, detachedRecord, historyOf, recordFor, settledRecord, type AttachedPayload, type DomainRecord, type InitializationState, type PayloadStore, type PendingChange, type PendingImage } from '../payload/store.js';
 import { KeyedLock } from './keyed-lock.js';
 import { keepLineage, settle } from './recover.js';
 import { ensureChannel, undoChannel } from './channel.js';
@@ -214,7 +214,7 @@ export class VmService {
       if (config.record === undefined && record?.current === undefined) {
         throw new AgentError('PAYLOAD_NOT_FOUND', `domain ${dom.name} has no drive from this agent`);
       }
-      const kept: DomainRecord = { ...(record === undefined ? { version: 1, uuid: dom.uuid } : settledRecord(record)), name: dom.name };
+      const kept = recordFor(record, dom);
       await store.writeRecord({ ...kept, pending: { op: 'detach', startedAt: this.now() } });
       let refused: unknown;
       try {
@@ -449,7 +449,7 @@ export class VmService {
       ...(mode.runOnce ? { runOnce: true } : {}),
       ...(mode.liveEmpty === true ? { liveEmpty: true } : {}),
     };
-    const base: DomainRecord = previous === undefined ? { version: 1, uuid: dom.uuid, name: dom.name } : { ...settledRecord(previous), name: dom.name };
+    const base = recordFor(previous, dom);
     await store.writeRecord({ ...base, pending: { op: 'attach', image: pendingPayload, startedAt: attachedAt, ...(mode.start ? { start: true } : {}) } });
     let change: MediaChange | undefined;
     let channel: Applied['channel'];
@@ -473,7 +473,7 @@ export class VmService {
     if (applied.channel !== undefined) await this.cleanup(`remove the channel of ${dom.name}`, () => undoChannel(hv, dom, applied.channel!));
     if (applied.payload.path !== applied.previous?.current?.path) await this.cleanup(`remove ${applied.payload.path}`, () => store.removeImage(applied.payload.path));
     await this.cleanup(`restore the record of ${dom.name}`, () =>
-      applied.previous === undefined ? store.removeRecord(dom.uuid) : store.writeRecord({ ...settledRecord(applied.previous), name: dom.name }),
+      applied.previous === undefined ? store.removeRecord(dom.uuid) : store.writeRecord(recordFor(applied.previous, dom)),
     );
   }
 
