@@ -79,6 +79,23 @@ export function createHandler(service: VmService, hv: Hypervisor, log: Logger, w
         logged(log, r.warnings);
         return attachView(r);
       }
+      case 'VM.create': {
+        const r = await service.create(action.request);
+        const p = r.payload;
+        return {
+          domain: r.domain,
+          device: { target: p.target, bus: p.bus },
+          path: p.path,
+          sha256: p.sha256,
+          size: p.size,
+          label: p.label,
+          instanceId: p.instanceId,
+          generation: p.generation,
+          paused: r.paused,
+          verified: { liveSource: true, label: r.image.label, files: r.image.tree.size },
+          warnings: logged(log, r.image.warnings),
+        };
+      }
       case 'Payload.detach':
         return service.detach(action.domain);
       case 'Payload.get':

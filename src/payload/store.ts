@@ -76,6 +76,8 @@ export interface PendingChange {
   readonly image?: PendingImage;
   /** For attach: VM.start's, which starts the domain paused once the drive is in. */
   readonly start?: true;
+  /** For attach: VM.create's, whose domain did not exist before it; undone by undefining it. */
+  readonly create?: true;
   readonly startedAt: string;
 }
 

@@ -6,12 +6,12 @@
  * fast, precise error paths).
  */
 import type { ErrorObject } from 'ajv';
-import { META_DATA_PATH, type DriveFormat } from '../cloudinit/index.js';
+import type { DriveFormat } from '../cloudinit/index.js';
 import { AgentError, invalid, type Problem } from '../errors.js';
 import type { InputFormat } from '../initialization/index.js';
-import { buildTree, validateVolumeId } from '../iso/index.js';
-import { DEFAULT_LABEL, treeInstanceId } from '../payload/build-drive.js';
+import { decodeBase64, rawPayloadProblems, type RawFields } from '../payload/raw-payload.js';
 import type { BuildSource, DriveSource } from '../payload/drive-source.js';
+import { parseVdsmCreate, type VdsmCreate } from '../vm/vdsm-xml.js';
 import { SCHEMAS } from './schemas.js';
 import { compiledFrom, validators } from './validators.js';
 
@@ -20,6 +20,7 @@ export type Action =
   | { readonly method: 'Payload.build'; readonly source: BuildSource; readonly domain?: string }
   | { readonly method: 'Payload.attach'; readonly domain: string; readonly source: DriveSource; readonly reinitialize: boolean }
   | { readonly method: 'VM.start'; readonly domain: string; readonly source: DriveSource; readonly reinitialize: boolean; readonly persistent: boolean }
+  | { readonly method: 'VM.create'; readonly request: VdsmCreate }
   | { readonly method: 'Payload.detach'; readonly domain: string }
   | { readonly method: 'Payload.get'; readonly domain: string }
   | { readonly method: 'Payload.list' };
@@ -57,11 +58,12 @@ function sourceOf(p: Record<string, unknown>, method: string): DriveSource {
     const files = new Map<string, Uint8Array>();
     const problems: Problem[] = [];
     for (const [path, b64] of Object.entries((p['files'] as { file: Record<string, string> }).file)) {
-      if (!/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(b64)) problems.push({ path: `params.files.file[${JSON.stringify(path)}]`, message: 'is not valid base64' });
-      else files.set(path, new Uint8Array(Buffer.from(b64, 'base64')));
+      const bytes = decodeBase64(b64);
+      if (bytes === undefined) problems.push({ path: RAW_FIELDS.file(path), message: 'is not valid base64' });
+      else files.set(path, bytes);
     }
     const volId = (p['files'] as { volId?: string }).volId;
-    problems.push(...rawPayloadProblems(files, volId));
+    problems.push(...rawPayloadProblems(files, volId, RAW_FIELDS));
     if (problems.length > 0) throw invalid('INVALID_PARAMS', `${method} has an invalid file map`, problems);
     return { kind: 'raw-files', tree: files, ...(volId === undefined ? {} : { label: volId }) };
   }
@@ -70,31 +72,11 @@ function sourceOf(p: Record<string, unknown>, method: string): DriveSource {
   return { kind: 'initialization', document: p['initialization'] as string | object, ...(format === undefined ? {} : { format }), ...(driveFormat === undefined ? {} : { driveFormat }) };
 }
 
-/**
- * What a raw payload must be before anything is built from it, named in the caller's
- * terms: a label a volume can have, paths the drive can hold (relative, no `..`, within
- * the ISO limits: the ISO layer's own rules), and for a `config-2` volume the
- * meta_data.json with a uuid that cloud-init needs, as for a pre-built drive.
- */
-function rawPayloadProblems(files: ReadonlyMap<string, Uint8Array>, volId: string | undefined): Problem[] {
-  const problems: Problem[] = [];
-  try {
-    if (volId !== undefined) validateVolumeId(volId);
-  } catch (err) {
-    if (!(err instanceof AgentError)) throw err;
-    problems.push({ path: 'params.files.volId', message: 'must be 1 to 32 printable ASCII characters without trailing spaces' });
-  }
-  try {
-    buildTree({ files });
-  } catch (err) {
-    if (!(err instanceof AgentError)) throw err;
-    problems.push(...err.problems.map((q) => ({ path: `params.${q.path.replace(/^files(?=\[|$)/, 'files.file')}`, message: q.message })));
-  }
-  if ((volId ?? DEFAULT_LABEL) === DEFAULT_LABEL && treeInstanceId(files) === undefined) {
-    problems.push({ path: 'params.files.file', message: `a ${DEFAULT_LABEL} payload needs ${META_DATA_PATH} with a uuid (the instance-id): cloud-init would reject the drive` });
-  }
-  return problems;
-}
+/** Where a `files` param's parts are, in the request's own terms. */
+const RAW_FIELDS: RawFields = {
+  volId: 'params.files.volId',
+  file: (path) => (path === undefined ? 'params.files.file' : `params.files.file[${JSON.stringify(path)}]`),
+};
 
 /** A JSON-RPC method and params as a typed Action, or AgentError INVALID_PARAMS / METHOD_NOT_FOUND. */
 export function parseAction(method: string, params: unknown): Action {
@@ -122,5 +104,7 @@ export function parseAction(method: string, params: unknown): Action {
       return { method: m, domain: fields['domain'] as string, source: sourceOf(fields, m), reinitialize: fields['reinitialize'] === true };
     case 'VM.start':
       return { method: m, domain: fields['domain'] as string, source: sourceOf(fields, m), reinitialize: fields['reinitialize'] === true, persistent: fields['persistent'] !== false };
+    case 'VM.create':
+      return { method: m, request: parseVdsmCreate(fields['domainXml'] as string) };
   }
 }

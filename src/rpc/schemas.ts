@@ -31,6 +31,12 @@ const reinitialize = { type: 'boolean' };
 /** false: oVirt's Run Once, the drive in this run of the domain only. */
 const persistent = { type: 'boolean' };
 
+/**
+ * VDSM's VM.create domain XML, payload base64 included. 4 MiB: the engine keeps a file of
+ * a payload to 8192 bytes (its PayloadSize), so even hundreds of files fit.
+ */
+const domainXml = { type: 'string', minLength: 1, maxLength: 4 * 1024 * 1024 };
+
 function object(properties: Record<string, unknown>, required: string[]): object {
   return { type: 'object', additionalProperties: false, properties, required };
 }
@@ -40,6 +46,7 @@ export const SCHEMAS: Record<Method, object> = {
   'Payload.build': object({ ...source, domain }, []),
   'Payload.attach': object({ ...source, image, domain, reinitialize }, ['domain']),
   'VM.start': object({ ...source, image, domain, reinitialize, persistent }, ['domain']),
+  'VM.create': object({ domainXml }, ['domainXml']),
   'Payload.detach': object({ domain }, ['domain']),
   'Payload.get': object({ domain }, ['domain']),
   'Payload.list': object({}, []),

@@ -33,18 +33,19 @@ export interface DomainDescription {
   readonly channels: readonly { readonly name: string; readonly type: string; readonly path?: string }[];
 }
 
-type Node = { $?: Record<string, string>; [child: string]: unknown };
+/** An element as xml2js gives it (explicitArray): attributes in `$`, text in `_` beside them. */
+export type Node = { $?: Record<string, string>; [child: string]: unknown };
 
-function children(node: Node | undefined, name: string): Node[] {
+export function children(node: Node | undefined, name: string): Node[] {
   const value = node?.[name];
   return Array.isArray(value) ? (value as Node[]).filter((v) => typeof v === 'object' && v !== null) : [];
 }
 
-function first(node: Node | undefined, name: string): Node | undefined {
+export function first(node: Node | undefined, name: string): Node | undefined {
   return children(node, name)[0];
 }
 
-function text(node: Node | undefined, name: string): string | undefined {
+export function text(node: Node | undefined, name: string): string | undefined {
   const value = node?.[name];
   if (!Array.isArray(value)) return undefined;
   const v: unknown = value[0];
@@ -53,7 +54,7 @@ function text(node: Node | undefined, name: string): string | undefined {
   return undefined;
 }
 
-function attr(node: Node | undefined, name: string): string | undefined {
+export function attr(node: Node | undefined, name: string): string | undefined {
   return node?.$?.[name];
 }
 

@@ -32,4 +32,8 @@ export interface DomainControl {
   /** `xml` null removes the element. */
   setMetadata(dom: DomainRef, xml: string | null, key: string, uri: string, flags: AffectFlags): Promise<void>;
   listDomains(): Promise<DomainRef[]>;
+  /** A persistent definition from a whole domain XML (VM.create only: src/vm/create.ts). */
+  defineXml(xml: string): Promise<DomainRef>;
+  /** Removes the persistent definition of a shut-off domain (VM.create's rollback). */
+  undefine(dom: DomainRef): Promise<void>;
 }

@@ -8,6 +8,8 @@
  *    (libvirt got the change), otherwise rolled back (new image removed);
  *  - a pending VM.start (an attach with `start`): rolled back, the guest it started paused
  *    destroyed first; its caller never heard of success, and the guest never ran;
+ *  - a pending VM.create (an attach with `create`): the domain it defined destroyed and
+ *    undefined, its image and record removed;
  *  - a pending resume (VM.start committed, the guest still paused): resumed;
  *  - a pending detach: finished (the device may already be gone; what is left of ours
  *    is removed), as a Payload.detach whose eject QEMU refuses when it keeps the drive;
@@ -153,6 +155,14 @@ async function resolvePending(hv: DomainControl, store: PayloadStore, dom: Domai
     if (state === 'paused') await hv.resume(dom);
     await store.writeRecord(recordFor(record, dom));
     return 'finished';
+  }
+  if (pending.op === 'attach' && pending.create === true) {
+    // A VM.create cut off before its commit: its caller was told nothing, so the domain it
+    // defined goes as if never asked for (the image goes in settle, the record here).
+    if (state !== 'shutoff') await hv.destroy(dom);
+    await hv.undefine(dom);
+    await store.removeRecord(record.uuid);
+    return 'rolled-back';
   }
   if (pending.op === 'attach' && pending.start === true && state === 'paused') {
     // A VM.start cut off before its commit: its caller was told nothing, and the guest

@@ -29,11 +29,13 @@ import { inlineBuilder, type DriveBuilder } from '../payload/build-pool.js';
 import type { PrebuiltDrive } from '../payload/prebuilt.js';
 import { generationOf, type Instance, type InstanceHistory } from '../payload/instance-lineage.js';
 import { committedRecord, detachedRecord, historyOf, recordFor, settledRecord, type AttachedPayload, type DomainRecord, type InitializationState, type PayloadStore, type PendingChange, type PendingImage } from '../payload/store.js';
+import { createDomain, type CreateResult } from './create.js';
 import { KeyedLock } from './keyed-lock.js';
 import { keepLineage, settle } from './recover.js';
 import { ensureChannel, undoChannel } from './channel.js';
 import { assertSource, insertMedia, insertRefused, readOurDrive, removeMedia, trayRefused, undoMedia, type MediaChange, type OurDrive } from './media.js';
 import type { AffectFlags, DomainControl, DomainRef } from './ports.js';
+import type { VdsmCreate } from './vdsm-xml.js';
 
 /**
  * What a drive is made from: a request's source (a document or raw file tree, built by
@@ -149,6 +151,32 @@ export class VmService {
       }
       await this.cleanup(`note that ${dom.name} was resumed`, () => this.resumed(dom));
       return this.finish(dom, applied, image, true, null);
+    });
+  }
+
+  /**
+   * VDSM's VM.create: a new domain from oVirt engine's XML, its PAYLOAD: CD-ROM filled
+   * with the payload built and stored (src/vm/create.ts), serialized with every other
+   * change to that domain UUID.
+   */
+  async create(request: VdsmCreate): Promise<CreateResult> {
+    return this.lock.run(request.uuid, async () => {
+      const result = await createDomain(
+        {
+          hv: this.deps.hv,
+          store: this.deps.store,
+          build: (source, facts) => this.builder.build(this.job(source, facts)),
+          verifyOnDisk: (path, image) => this.verifyOnDisk(path, image),
+          now: () => this.now(),
+          cleanup: (what, step) => this.cleanup(what, step),
+          ...(this.deps.onRun === undefined ? {} : { onRun: this.deps.onRun }),
+          ...(this.deps.warn === undefined ? {} : { warn: this.deps.warn }),
+        },
+        request,
+      );
+      const { path, sha256, instanceId, generation, reason, target } = result.payload;
+      this.deps.notify?.('Payload.attached', { domain: result.domain, path, sha256, instanceId, generation, reason, target });
+      return result;
     });
   }
 

@@ -69,6 +69,26 @@ export class FakeDomains implements DomainControl {
     });
   }
 
+  /** virDomainDefineXML of a new domain; an existing UUID or name is VIR_ERR_OPERATION_FAILED (9) here. */
+  async defineXml(xml: string): Promise<DomainRef> {
+    this.enter('defineXml');
+    const desc = describeDomain(xml);
+    for (const d of this.domains.values()) {
+      if (d.ref.uuid === desc.uuid || d.ref.name === desc.name) throw new AgentError('LIBVIRT_ERROR', `operation failed: domain '${desc.name}' already exists`, { details: { libvirtCode: 9 } });
+    }
+    const ref = { uuid: desc.uuid, name: desc.name };
+    this.define(ref, { machine: desc.machine, macs: [...desc.macs], disks: desc.disks.map((d) => ({ ...d })), controllers: desc.controllers.map((c) => ({ ...c })) });
+    return ref;
+  }
+
+  /** virDomainUndefine; a running domain would become transient, which no flow here wants. */
+  async undefine(ref: DomainRef): Promise<void> {
+    this.enter('undefine');
+    const d = this.get(ref);
+    if (d.state !== 'shutoff') throw new AgentError('LIBVIRT_ERROR', 'test stand-in: undefine of a running domain', { details: { libvirtCode: 55 } });
+    this.domains.delete(ref.uuid);
+  }
+
   domain(uuid: string): FakeDomain {
     const d = this.domains.get(uuid);
     if (d === undefined) throw new Error(`test bug: no fake domain ${uuid}`);
