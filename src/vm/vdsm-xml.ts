@@ -55,6 +55,12 @@ function ovirtPrefix(domain: Node, metadata: Node | undefined): string | undefin
   return undefined;
 }
 
+/** Every child element by name; xml2js gives one without attributes as its bare text. */
+function elements(node: Node, name: string): Node[] {
+  const value = node[name];
+  return Array.isArray(value) ? value.map((v: unknown) => (typeof v === 'string' ? ({ _: v } as Node) : (v as Node))) : [];
+}
+
 function elementText(node: Node): string {
   const t = (node as { _?: unknown })._;
   return typeof t === 'string' ? t : '';
@@ -126,11 +132,10 @@ export function parseVdsmCreate(xml: string): VdsmCreate {
   if (payload === undefined) problems.push({ path: at(dev), message: `is missing: the ${PAYLOAD_SOURCE} CD-ROM ${target} needs an ovirt-vm:payload to fill it` });
   if (problems.length > 0 || payload === undefined || disk === undefined) return fail();
 
-  const volIds = children(payload, el('volId'));
-  const volId = volIds.length === 0 ? undefined : elementText(volIds[0]!).trim();
+  const volId = elements(payload, el('volId')).map((v) => elementText(v).trim())[0];
   const files = new Map<string, Uint8Array>();
   const index = new Map<string, number>();
-  for (const [i, file] of children(payload, el('file')).entries()) {
+  for (const [i, file] of elements(payload, el('file')).entries()) {
     const path = attr(file, 'path');
     const where = `${dev}/payload/file[${String(i)}]`;
     if (path === undefined) {
