@@ -1,6 +1,6 @@
 /**
  * The `configdrive` commands that talk to configdrived: caps, list, get, watch, start,
- * attach, detach. Human output by default, --json for scripts; the daemon's error code
+ * create, attach, detach. Human output by default, --json for scripts; the daemon's error code
  * ends the one-line message on stderr.
  */
 import { readFile } from 'node:fs/promises';
@@ -113,6 +113,45 @@ function domainCommand(name: 'start' | 'attach', method: 'VM.start' | 'Payload.a
   };
 }
 
+interface CreateView {
+  domain: { name: string; uuid: string };
+  device: { target: string; bus: string };
+  path: string;
+  label: string;
+  instanceId: string;
+  paused: boolean;
+  warnings: string[];
+}
+
+/** VDSM's VM.create: the XML file is sent as it is; the daemon reads and checks it. */
+const createCommand: Command = {
+  name: 'create',
+  summary: "define and start a domain from oVirt engine's VM.create XML, its PAYLOAD: CD-ROM filled",
+  help:
+    "Usage: configdrive create DOMAIN_XML [--socket PATH] [--json]\n\nDOMAIN_XML (a file, or - for stdin) is the domain XML oVirt engine sends VDSM's VM.create:\na CD-ROM whose source is PAYLOAD: and its files in <ovirt-vm:payload> metadata. The\ndomain is defined with the payload built in its place, started paused, verified, and\nresumed unless <ovirt-vm:launchPaused> is true. On any failure nothing is left.\n" +
+    COMMON,
+  async run(argv, io) {
+    const { values, positionals } = parseCommandLine(argv, GLOBAL_OPTIONS);
+    if (positionals.length !== 1) throw new UsageError('expected exactly one DOMAIN_XML');
+    const input = positionals[0]!;
+    let domainXml: string;
+    try {
+      domainXml = (input === '-' ? await buffer(io.stdin) : await readFile(input)).toString('utf8');
+    } catch (err) {
+      throw new AgentError('IO_ERROR', `cannot read ${input}: ${String((err as NodeJS.ErrnoException).code ?? err)}`);
+    }
+    const client = await connect(values.socket);
+    try {
+      print(io, values.json, await client.call('VM.create', { domainXml }), (v: CreateView) =>
+        [`domain       ${v.domain.name} (${v.domain.uuid})${v.paused ? ', paused (launchPaused)' : ', running'}`, `drive        ${v.device.bus} ${v.device.target} <- ${v.path} (label ${v.label})`, `instance-id  ${v.instanceId}`, ...v.warnings.map((w) => `warning      ${w}`), ''].join('\n'),
+      );
+    } finally {
+      client.close();
+    }
+    return EXIT.OK;
+  },
+};
+
 function simpleCommand(name: string, method: string, summary: string, usage: string, withDomain: boolean, human: (v: never) => string): Command {
   return {
     name,
@@ -173,6 +212,7 @@ export const clientCommands: readonly Command[] = [
   simpleCommand('list', 'Payload.list', 'list the domains that have a drive from this agent', '', false, (v: PayloadEntry[]) => (v.length === 0 ? 'no drives\n' : v.map(payloadLine).join(''))),
   simpleCommand('get', 'Payload.get', "show a domain's drive from this agent", ' DOMAIN', true, getText),
   domainCommand('start', 'VM.start', 'start a shut-off domain with a config drive (build, attach, verify, resume)', 'Builds the drive, puts it in the persistent definition, starts the domain paused,\nverifies what QEMU has, and resumes it. On any failure the domain is left as it was.'),
+  createCommand,
   domainCommand('attach', 'Payload.attach', "put a config drive in front of a domain without starting it", 'Shut off: the drive goes into the definition. Running: the media of the agent\'s\nCD-ROM is changed (a new instance-id makes cloud-init run again).'),
   simpleCommand('detach', 'Payload.detach', "remove the agent's drive from a domain and delete its image", ' DOMAIN', true, (v: { domain: { name: string }; removed: { path: string } | null; deferred: string | null }) =>
     v.deferred === null ? `${v.domain.name}: removed ${v.removed?.path ?? 'the drive'}\n` : `${v.domain.name}: removed from the definition; ${v.deferred}\n`),

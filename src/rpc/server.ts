@@ -72,6 +72,8 @@ export function errorObject(err: unknown): { code: number; message: string; data
 }
 
 function domainOf(action: Action): string | undefined {
+  // VM.create's domain is named by its XML, which is never logged (it carries the payload).
+  if (action.method === 'VM.create') return action.request.name;
   return 'domain' in action ? action.domain : undefined;
 }
 
