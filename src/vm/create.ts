@@ -22,7 +22,10 @@ import { ensureChannel } from './channel.js';
 import { describeDomain } from './domain-xml.js';
 import { assertSource, insertMedia } from './media.js';
 import type { DomainControl, DomainRef } from './ports.js';
-import type { VdsmCreate } from './vdsm-xml.js';
+import { OVIRT_VM_URI, type VdsmCreate } from './vdsm-xml.js';
+
+/** The prefix libvirt writes the engine's metadata element under when the agent rewrites it. */
+const OVIRT_VM_PREFIX = 'ovirt-vm';
 
 /** What the service lends the flow; the caller holds the domain's lock. */
 export interface CreateContext {
@@ -53,6 +56,18 @@ async function exists(hv: DomainControl, nameOrUuid: string): Promise<boolean> {
       throw err;
     },
   );
+}
+
+/**
+ * The engine's payload files (user data, passwords among them) are kept nowhere but on
+ * the drive: VDSM leaves them base64 in the definition's metadata, where anyone allowed
+ * to read the domain's XML reads them. The rest of the engine's metadata stays.
+ */
+async function dropEnginePayload(hv: DomainControl, dom: DomainRef): Promise<void> {
+  const engine = await hv.getMetadata(dom, OVIRT_VM_URI, { config: true });
+  if (engine === null) return;
+  const kept = engine.replace(/<([\w.-]+:)?payload\b[^>]*\/>|<([\w.-]+:)?payload\b[^>]*>[\s\S]*?<\/\2payload>/g, '');
+  if (kept !== engine) await hv.setMetadata(dom, kept, OVIRT_VM_PREFIX, OVIRT_VM_URI, { config: true });
 }
 
 export async function createDomain(ctx: CreateContext, req: VdsmCreate): Promise<CreateResult> {
@@ -86,6 +101,7 @@ export async function createDomain(ctx: CreateContext, req: VdsmCreate): Promise
     dom = await hv.defineXml(req.xml);
     if (dom.uuid !== req.uuid) throw new AgentError('INTERNAL', `libvirt defined ${dom.uuid}, not the ${req.uuid} the XML names`);
     const defined = dom;
+    await dropEnginePayload(hv, defined);
     // The payload CD-ROM becomes the agent's: the record names it, so attach, detach and
     // recovery treat it as any drive the agent put in.
     const desc = describeDomain(await hv.getXml(defined, { inactive: true }));

@@ -49,6 +49,10 @@ describe('VM.create on real libvirt and QEMU (qemu:///embed)', function () {
     // Fail closed: nothing in the definition lets libvirt drop the medium at a later start.
     const config = await lv.hv.getXml(r.domain, { inactive: true });
     assert.doesNotMatch(config, /PAYLOAD:|startupPolicy/);
+    // The payload's files (user data with passwords) are on the drive only, not in the definition.
+    for (const bytes of request.payload.tree.values()) assert.ok(!config.includes(Buffer.from(bytes).toString('base64')), 'a payload file is still in the definition');
+    assert.doesNotMatch(config, /payload>/);
+    assert.match(config, /launchPaused>true</, "the engine's other metadata stays");
     assert.equal(describeDomain(config).disks.find((d) => d.target === 'sdc')?.source, r.payload.path);
     assert.equal(parseRecord((await lv.hv.getMetadata(r.domain, METADATA_URI, { config: true }))!).path, r.payload.path);
 
