@@ -21,8 +21,10 @@ import type { DomainRef } from '../../src/vm/ports.js';
 import { InitWatcher } from '../../src/vm/init-watcher.js';
 import { VmService } from '../../src/vm/service.js';
 import { LIBVIRT_TARGETS, type TestLibvirt } from '../helpers/libvirt.js';
-import { ALICE_KEY, fixture, GUEST_RULE, GUEST_RULE_XML, RENEWED, ROOT_KEY, SEED } from './requests.js';
-import { addrs, evidence, linkByMac, pathContent, shadowVerifies, systemUsers } from './guest-facts.js';
+import { firstBoot, generation2, noDrive, sameDrive } from './guest-checks.js';
+import { MATRIX_TABLE } from './matrix-table.js';
+import { ALICE_KEY, expectedOf, fixture, GUEST_RULE, GUEST_RULE_XML, RENEWED, RENEWED_EXPECTED, ROOT_KEY, SEED } from './requests.js';
+import { addrs, evidence, linkByMac, pathContent, rendererOf, shadowVerifies, systemUsers } from './guest-facts.js';
 import { boot, createOverlay, guestDomainXml, guestImage, linkImage, type Boot, type GuestFacts, type GuestImage, type GuestSpec } from './harness.js';
 
 const IMAGE_HOSTNAME = 'configdrive-guest';
@@ -119,7 +121,29 @@ for (const target of LIBVIRT_TARGETS) describe(`A real Debian 12 guest with stoc
       `      ${label}: report after ${b.seconds.toFixed(1)} s; guest uptime: cloud-final done ${((f.cloud_final_done_us ?? 0) / 1e6).toFixed(1)} s, ` +
         `reporter ${f.reporter_started_s.toFixed(1)}-${f.uptime_s.toFixed(1)} s ${JSON.stringify(f.reporter_timings)}`,
     );
+    if (lifecycleControls) await recordInMatrix(label, b);
     return b;
+  }
+
+  /** The same boots judged by the guest matrix's checks, as the table's bookworm column (guest-matrix.e2e.ts prints it). */
+  async function recordInMatrix(label: string, b: Boot): Promise<void> {
+    const dom = await hv.lookup(fullSpec.name);
+    const expected = expectedOf(dom.uuid, fullSpec.macs, image.hostKeys);
+    const first = boots.get('first boot')?.facts;
+    const f = b.facts;
+    const row = { 'first boot': 'R1', 'second boot, same drive': 'R2', 'third boot, no drive': 'R3', 'fourth boot, generation 2': 'R4' }[label];
+    if (row === undefined || (row !== 'R1' && first === undefined)) return;
+    const checks =
+      row === 'R1'
+        ? await firstBoot(f, expected)
+        : row === 'R2'
+          ? sameDrive(f, first!)
+          : row === 'R3'
+            ? noDrive(f, first!, expected)
+            : await generation2(f, first!, expected, { ...RENEWED_EXPECTED, instanceId: `${dom.uuid}-g2` });
+    if (row === 'R1') MATRIX_TABLE.guest('bookworm', `cloud-init ${f.cloud_init_version}, Python ${f.python_version}, ${rendererOf(f)} renderer; two guests at a time`);
+    const us = f.cloud_final_done_us;
+    MATRIX_TABLE.record('bookworm', row, checks, { reportS: b.seconds, cloudFinalS: us === null || us === 0 ? null : us / 1e6 });
   }
 
   it('applies every setting on the first boot through VM.start (seed test 1)', async () => {

@@ -55,6 +55,9 @@ export function resolver(f: GuestFacts): { kind: string; servers: string[]; sear
   return { kind, servers, search };
 }
 
+/** The network renderer cloud-init selected this boot, from its log. */
+export const rendererOf = (f: GuestFacts) => f.renderer_log.map((l) => /Selected renderer '([^']+)'/.exec(l)?.[1]).join(',') || '?';
+
 /** What a lifecycle boot did, printed as evidence: ids, ds-identify's verdict, keys and network files against `before`. */
 export function evidence(label: string, f: GuestFacts, before: GuestFacts): void {
   const verdict = (f.ds_identify_log ?? '').split('\n').filter((l) => /DSLIST=|returned found|No ds found|returning \d/.test(l)).map((l) => l.trim());

@@ -20,24 +20,14 @@ import type { DomainRef } from '../../src/vm/ports.js';
 import { VmService } from '../../src/vm/service.js';
 import { LIBVIRT_TARGETS, type TestLibvirt } from '../helpers/libvirt.js';
 import { firstBoot, generation2, noDrive, sameDrive, type Check, type Expected } from './guest-checks.js';
-import { evidence } from './guest-facts.js';
+import { evidence, rendererOf } from './guest-facts.js';
 import { boot, createOverlay, guestDomainXml, guestImage, linkImage, type Boot, type GuestImage, type GuestSpec, type GuestSuite } from './harness.js';
-import { MatrixTable } from './matrix-table.js';
-import { ALICE_KEY, GUEST_RULE, RENEWED, ROOT_KEY, SEED_ROOT_KEY } from './requests.js';
+import { MATRIX_TABLE } from './matrix-table.js';
+import { expectedOf, GUEST_FILES, GUEST_RULE, RENEWED, RENEWED_EXPECTED } from './requests.js';
 
 /** Generations beside bookworm's full suite, oldest first. */
 const MATRIX: readonly GuestSuite[] = ['bullseye', 'trixie', 'forky'];
-/** A locale every glibc has, so the setting is the drive's and not the image's en_US.UTF-8. */
-const LOCALE = 'C.UTF-8';
-const FIRST = { ...GUEST_RULE, systemLocale: LOCALE };
-const SECOND = { ...RENEWED, systemLocale: LOCALE };
-const FILES = {
-  '/tmp/testFile1.txt': 'temp content',
-  '/etc/configdrive-e2e/base64.txt': 'line one\nline two: with a colon\n',
-  '/var/tmp/custom-script-ran': 'custom script ran as root\n',
-};
-
-const table = new MatrixTable();
+const table = MATRIX_TABLE;
 
 function failures(checks: readonly Check[]): string {
   return checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail.slice(0, 200)}`).join('\n');
@@ -82,28 +72,10 @@ describe(`The guest matrix: seed test 1 and the lifecycle on every Debian genera
 
     before(async () => {
       image = linkImage(await guestImage(suite), join(work));
-      spec = { name: `e2e-matrix-${suite}`, macs: [mac(1), mac(2), mac(3)], paths: Object.keys(FILES), workDir: work };
+      spec = { name: `e2e-matrix-${suite}`, macs: [mac(1), mac(2), mac(3)], paths: Object.keys(GUEST_FILES), workDir: work };
       await createOverlay(image, spec);
       const dom = await hv.define(guestDomainXml(image, spec));
-      expected = {
-        instanceId: `${dom.uuid}-g1`,
-        hostname: 'cloudInitInstanceName',
-        rootPassword: 'myPass',
-        alicePassword: 'alice-Pa55 with spaces',
-        rootKeys: [ROOT_KEY, SEED_ROOT_KEY],
-        aliceKey: ALICE_KEY,
-        timezone: 'Asia/Jerusalem',
-        locale: LOCALE,
-        dnsServers: ['8.8.8.8', '127.0.0.1'],
-        dnsSearch: ['qa.lab', 'redhat.com'],
-        macs: [mac(1), mac(2), mac(3)],
-        address4: '192.168.2.11/24',
-        gateway4: '192.168.2.1',
-        address6: '2001::1234/64',
-        gateway6: '2001::fffa',
-        files: FILES,
-        imageHostKeys: image.hostKeys,
-      };
+      expected = expectedOf(dom.uuid, spec.macs, image.hostKeys);
       console.log(`      ${suite} image: ${image.summary}`);
     });
 
@@ -115,9 +87,9 @@ describe(`The guest matrix: seed test 1 and the lifecycle on every Debian genera
       boots.set(label, b);
       const f = b.facts;
       if (label === 'R1') {
-        table.guest(suite, `cloud-init ${f.cloud_init_version}, Python ${f.python_version}, ${f.renderer_log.map((l) => /Selected renderer '([^']+)'/.exec(l)?.[1]).join(',') || '?'} renderer`);
+        table.guest(suite, `cloud-init ${f.cloud_init_version}, Python ${f.python_version}, ${rendererOf(f)} renderer`);
       }
-      console.log(`      ${suite} ${label}: report after ${b.seconds.toFixed(1)} s; cloud-final done ${f.cloud_final_done_us === null ? '-' : `${(f.cloud_final_done_us / 1e6).toFixed(1)} s`} (guest uptime)`);
+      console.log(`      ${suite} ${label}: report after ${b.seconds.toFixed(1)} s; cloud-final done ${f.cloud_final_done_us === null || f.cloud_final_done_us === 0 ? '-' : `${(f.cloud_final_done_us / 1e6).toFixed(1)} s`} (guest uptime)`);
       return b;
     }
 
@@ -134,7 +106,7 @@ describe(`The guest matrix: seed test 1 and the lifecycle on every Debian genera
     };
 
     it('R1: the first boot through VM.start applies every setting (seed test 1)', async () => {
-      const b = await run('R1', async () => (await service.start(spec.name, FIRST)).domain);
+      const b = await run('R1', async () => (await service.start(spec.name, GUEST_RULE)).domain);
       judge('R1', b, await firstBoot(b.facts, expected));
     });
 
@@ -166,13 +138,13 @@ describe(`The guest matrix: seed test 1 and the lifecycle on every Debian genera
       const dom = await hv.lookup(spec.name);
       let reply = '';
       const b = await run('R4', async () => {
-        const r = await service.start(spec.name, SECOND);
+        const r = await service.start(spec.name, RENEWED);
         reply = `${r.instance.instanceId} (${r.instance.reason})`;
         return r.domain;
       });
       evidence(`${suite} R4`, b.facts, first.facts);
       assert.equal(reply, `${dom.uuid}-g2 (settings changed)`);
-      judge('R4', b, await generation2(b.facts, first.facts, expected, { instanceId: `${dom.uuid}-g2`, hostname: 'renewedName', rootPassword: 'newPass', address4: '192.168.2.22/24' }));
+      judge('R4', b, await generation2(b.facts, first.facts, expected, { ...RENEWED_EXPECTED, instanceId: `${dom.uuid}-g2` }));
     });
   }));
 });

@@ -4,6 +4,7 @@
  * to a boot shows `-` there, never a pass.
  */
 import type { Check } from './guest-checks.js';
+import { GUEST_SUITES } from './harness.js';
 
 export interface BootTime {
   /** Host clock, from the start request to the guest's report. */
@@ -37,6 +38,9 @@ export class MatrixTable {
 
   /** The table as text lines: checks down, guests across; then the failures' details and the times. */
   render(): string[] {
+    // Oldest generation first, whichever file booted it first.
+    const rank = (g: string) => GUEST_SUITES.indexOf(g as (typeof GUEST_SUITES)[number]);
+    this.guests.sort((a, b) => rank(a) - rank(b));
     const width = Math.max(...[...this.cells.keys()].map((k) => k.length), 10);
     const col = Math.max(...this.guests.map((g) => g.length), 6) + 2;
     const lines = [`${'check'.padEnd(width)}${this.guests.map((g) => g.padStart(col)).join('')}`];
@@ -58,3 +62,6 @@ export class MatrixTable {
     return lines;
   }
 }
+
+/** One table for the process: guest-boot.e2e.ts adds bookworm's boots, guest-matrix.e2e.ts the others and prints it. */
+export const MATRIX_TABLE = new MatrixTable();

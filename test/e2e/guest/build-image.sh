@@ -57,9 +57,12 @@ case "$suite" in
     # enabled NetworkManager.service). bookworm's debootstrap has no forky script.
     # forky's kernel depends on `dracut | initramfs-tools`, and debootstrap unpacks
     # both, which conflict: the kernel comes afterwards from apt-get, which takes the
-    # initramfs-tools asked for (the MODULES=list initramfs below).
-    network=(network-manager)
-    late=("${kernel[@]}")
+    # initramfs-tools asked for (the MODULES=list initramfs below). network-manager
+    # fails to configure inside debootstrap's base configuration: apt-get too. As on
+    # bookworm, python3-cryptography (which forky's cloud-init pulls in) needs the
+    # virtual python3-cffi-backend-api-min, which debootstrap does not resolve: listed.
+    network=(python3-cffi-backend)
+    late=("${kernel[@]}" network-manager)
     kernel=()
     script=/usr/share/debootstrap/scripts/sid
     ;;
