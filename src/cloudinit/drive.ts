@@ -53,7 +53,7 @@ export function buildDriveTree(init: Initialization, facts: DomainFacts, identit
   problems.push(...nics.problems);
   warnings.push(...nics.warnings);
 
-  const userData = buildUserData(init, identity);
+  const userData = buildUserData(init, identity, nics.nics);
   problems.push(...userData.problems);
 
   const files = new Map<string, string>();

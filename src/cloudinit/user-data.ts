@@ -11,6 +11,8 @@ import { filesConfig } from './files.js';
 import { hostnameConfig } from './hostname.js';
 import { localeConfig } from './locale.js';
 import { mergeConfigs } from './merge.js';
+import { nicNamesConfig } from './nic-names.js';
+import type { ResolvedNic } from './nics.js';
 import { powerStateConfig } from './power-state.js';
 import { sshConfig } from './ssh.js';
 import { timezoneConfig } from './timezone.js';
@@ -40,7 +42,7 @@ function combine(fragments: readonly CloudConfig[]): CloudConfig {
   return config;
 }
 
-export function buildUserData(init: Initialization, identity: DriveIdentity): UserData {
+export function buildUserData(init: Initialization, identity: DriveIdentity, nics: readonly ResolvedNic[] = []): UserData {
   const users = usersConfig(init, identity.instanceId);
   const generated = combine([
     hostnameConfig(init),
@@ -49,6 +51,7 @@ export function buildUserData(init: Initialization, identity: DriveIdentity): Us
     timezoneConfig(init),
     localeConfig(init),
     filesConfig(init),
+    nicNamesConfig(nics),
     datasourcePinConfig(),
     commandsConfig(init),
     powerStateConfig(init),
