@@ -91,7 +91,9 @@ def mark_cloud_init_log(boot_id):
 NETWORK_FILES = [
     "/etc/network/interfaces", "/etc/network/interfaces.d/*", "/etc/netplan/*", "/etc/systemd/network/*",
     "/etc/NetworkManager/system-connections/*", "/etc/sysconfig/network-scripts/ifcfg-*",
-    "/etc/udev/rules.d/70-persistent-net.rules", "/etc/systemd/network/*.link",
+    "/etc/udev/rules.d/70-persistent-net.rules",
+    # what netplan's generator makes of /etc/netplan at every boot, cloud-init or not
+    "/run/systemd/network/*",
 ]
 
 
