@@ -59,7 +59,7 @@ case "$suite" in
     # both, which conflict: the kernel comes afterwards from apt-get, which takes the
     # initramfs-tools asked for (the MODULES=list initramfs below). network-manager
     # fails to configure inside debootstrap's base configuration: apt-get too. As on
-    # bookworm, python3-cryptography (which forky's cloud-init pulls in) needs the
+    # bookworm, python3-cryptography (which cloud-init's dependencies pull in) needs the
     # virtual python3-cffi-backend-api-min, which debootstrap does not resolve: listed.
     network=(python3-cffi-backend)
     late=("${kernel[@]}" network-manager)
@@ -84,6 +84,8 @@ fi
 start=$(date +%s)
 work=$(mktemp -d "${TMPDIR:-/tmp}/configdrive-guest-XXXXXX")
 trap 'umount "$work/root/proc" 2>/dev/null || true; rm -rf "$work"' EXIT
+# Stopped (tools/test-all stops a build when an earlier part fails): clean up all the same.
+trap 'exit 143' TERM INT
 packages=("${kernel[@]}" "${common[@]}" "${network[@]}")
 echo "guest image: debootstrap $suite (${packages[*]})" >&2
 debootstrap --variant=minbase --include="$(IFS=,; echo "${packages[*]}")" "$suite" "$work/root" http://deb.debian.org/debian $script >&2
