@@ -67,7 +67,7 @@ export function buildDriveTree(
   problems.push(...nics.problems);
   warnings.push(...nics.warnings);
 
-  const userData = buildUserData(init, identity);
+  const userData = buildUserData(init, identity, nics.nics);
   problems.push(...userData.problems);
   warnings.push(...userData.warnings);
 

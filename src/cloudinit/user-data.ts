@@ -14,6 +14,8 @@ import { ignitionProblems } from './ignition.js';
 import { localeConfig } from './locale.js';
 import { mergeConfigs } from './merge.js';
 import { multipartUserData } from './multipart.js';
+import { nicNamesConfig } from './nic-names.js';
+import type { ResolvedNic } from './nics.js';
 import { powerStateConfig } from './power-state.js';
 import { sshConfig } from './ssh.js';
 import { timezoneConfig } from './timezone.js';
@@ -76,7 +78,7 @@ function ignitionWarning(version: string): string {
   return `custom_script is an Ignition config (version ${version}): it is the drive's user_data, unchanged, and meta_data.json and network_data.json carry the host name, root's keys and the network beside it; a guest that runs cloud-init rather than Ignition only logs that it has no handler for it`;
 }
 
-export function buildUserData(init: Initialization, identity: DriveIdentity): UserData {
+export function buildUserData(init: Initialization, identity: DriveIdentity, nics: readonly ResolvedNic[] = []): UserData {
   const users = usersConfig(init, identity.instanceId);
   const generated = combine([
     hostnameConfig(init),
@@ -85,6 +87,7 @@ export function buildUserData(init: Initialization, identity: DriveIdentity): Us
     timezoneConfig(init),
     localeConfig(init),
     filesConfig(init),
+    nicNamesConfig(nics),
     datasourcePinConfig(),
     commandsConfig(init),
     powerStateConfig(init),

@@ -10,6 +10,7 @@
 import assert from 'node:assert/strict';
 import yaml from 'js-yaml';
 import { buildDriveTree, DRIVE_FORMATS, firstIdentity, NOCLOUD_PATHS, USER_DATA_PATH, type BuiltDrive, type DriveFormat } from '../../src/cloudinit/index.js';
+import { nicLinkPath } from '../../src/cloudinit/nic-names.js';
 import type { DomainFacts } from '../../src/cloudinit/types.js';
 import type { Initialization } from '../../src/initialization/types.js';
 import { clearPassword, DOMAIN_UUID, facts, hashedPassword, initialization, nic, user } from '../helpers/initialization.js';
@@ -283,6 +284,13 @@ async function userProblems(c: Case, built: BuiltDrive, view: GenerationView, re
   for (const cmd of c.init.commands) if (!runcmd.includes(cmd)) problems.push(`command ${cmd} lost`);
   const files = (view.cloud_config['write_files'] ?? []) as { path: string; content: string }[];
   for (const f of c.init.files) if (!files.some((w) => w.path === f.path)) problems.push(`file ${f.path} lost`);
+  // The NIC names that outlive cloud-init (nic-names.ts): one .link per NIC of a domain with known MACs.
+  const macs = c.facts.nics.map((n) => n.mac.toLowerCase());
+  for (const n of macs.length === 0 ? [] : c.init.nics) {
+    const link = files.find((w) => w.path === nicLinkPath(n.name))?.content ?? '';
+    const mac = /^MACAddress=(\S+)$/m.exec(link)?.[1];
+    if (!new RegExp(`^Name=${n.name}$`, 'm').test(link) || mac === undefined || !macs.includes(mac)) problems.push(`no .link naming ${n.name} by one of the domain's MACs: ${JSON.stringify(link)}`);
+  }
   // The pin's exact list belongs to src/cloudinit; it must exist and name ConfigDrive first.
   const pin = files.find((f) => f.path.startsWith('/etc/cloud/cloud.cfg.d/'));
   if (!pin || !/^datasource_list: \[ ConfigDrive\b/m.test(pin.content)) problems.push('no datasource pin naming ConfigDrive first');

@@ -10,11 +10,8 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { execa } from 'execa';
+import { join } from 'node:path';
 import { USER_DATA_PATH } from '../../src/cloudinit/index.js';
-import { parseInitialization } from '../../src/initialization/index.js';
 import { createIsoWriter, readIsoFile, writeIsoImage } from '../../src/iso/index.js';
 import { kvmUsable } from '../../src/libvirt/embed.js';
 import type { Hypervisor } from '../../src/libvirt/hypervisor.js';
@@ -24,50 +21,16 @@ import type { DomainRef } from '../../src/vm/ports.js';
 import { InitWatcher } from '../../src/vm/init-watcher.js';
 import { VmService } from '../../src/vm/service.js';
 import { LIBVIRT_TARGETS, type TestLibvirt } from '../helpers/libvirt.js';
+import { firstBoot, generation2, noDrive, sameDrive } from './guest-checks.js';
+import { MATRIX_TABLE } from './matrix-table.js';
+import { ALICE_KEY, expectedOf, fixture, GUEST_RULE, GUEST_RULE_XML, RENEWED, RENEWED_EXPECTED, ROOT_KEY, SEED } from './requests.js';
+import { addrs, evidence, linkByMac, pathContent, rendererOf, shadowVerifies, systemUsers } from './guest-facts.js';
 import { boot, createOverlay, guestDomainXml, guestImage, linkImage, type Boot, type GuestFacts, type GuestImage, type GuestSpec } from './harness.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const fixture = (p: string) => readFileSync(resolve(here, '../../../test', p));
-const GUEST_XML = fixture('e2e/fixtures/guest.xml').toString('utf8');
-/** The guest's settings without regenerate_ssh_keys: the agent's host-key rule decides. */
-const GUEST_RULE_XML = GUEST_XML.replace('<regenerate_ssh_keys>true</regenerate_ssh_keys>', '');
-const GUEST_RULE = parseInitialization(GUEST_RULE_XML).initialization;
-/** Generation 2: a new host name, root password and address. */
-const RENEWED = parseInitialization(
-  GUEST_RULE_XML.replace('<address>cloudInitInstanceName</address>', '<address>renewedName</address>')
-    .replace('<password>myPass</password>', '<password>newPass</password>')
-    .replace('192.168.2.11', '192.168.2.22'),
-).initialization;
-const SEED = parseInitialization(fixture('fixtures/seed/initialization.xml')).initialization;
-const ROOT_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGTIyIPimoqw9CiTPE17sYN/NvXm0NFnufdTgc2XzEJY root@engine';
-const ALICE_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKkR2JEWUvH97rqd2TpiGQ6xIr51mg0jc8/xjV51BbHC alice@laptop';
 const IMAGE_HOSTNAME = 'configdrive-guest';
 
 const macs = (n: number) => [1, 2, 3].map((i) => `52:54:00:e2:0${String(n)}:0${String(i)}`);
 
-/** True when `password` hashes to the shadow entry of `user` (SHA-512 crypt, openssl's reading). */
-async function shadowVerifies(facts: GuestFacts, user: string, password: string): Promise<boolean> {
-  const hash = facts.shadow.split('\n').find((l) => l.startsWith(`${user}:`))?.split(':')[1] ?? '';
-  const salt = /^\$6\$([^$]+)\$/.exec(hash)?.[1];
-  if (salt === undefined) return false;
-  const { stdout } = await execa('openssl', ['passwd', '-6', '-salt', salt, '--stdin'], { input: password });
-  return stdout.trim() === hash;
-}
-
-const linkByMac = (f: GuestFacts, mac: string) => {
-  const link = f.addresses.find((l) => l.address === mac);
-  assert.ok(link, `the guest has a NIC with MAC ${mac}: ${JSON.stringify(f.addresses.map((l) => [l.ifname, l.address]))}`);
-  return link;
-};
-/** Addresses beyond the link: QEMU's router advertises fec0::/64, which Linux scopes `site`. */
-const addrs = (f: GuestFacts, mac: string, family: 'inet' | 'inet6') =>
-  linkByMac(f, mac).addr_info.filter((a) => a.family === family && a.scope !== 'link' && a.scope !== 'host');
-const pathContent = (f: GuestFacts, p: string) => {
-  const c = f.paths[p]?.content;
-  return c === null || c === undefined ? null : Buffer.from(c, 'base64').toString('utf8');
-};
-const systemUsers = (f: GuestFacts) =>
-  f.passwd.split('\n').filter((l) => l !== '').map((l) => l.split(':')).filter((p) => Number(p[2]) >= 1000 && p[0] !== 'nobody').map((p) => p[0]);
 const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
 
 /** The drive-less boot's proof: ds-identify looked for our datasources, found none, and disabled cloud-init. */
@@ -76,21 +39,6 @@ function assertDisabledByGenerator(f: GuestFacts): void {
   assert.match(f.ds_identify_log ?? '', /notfound=disabled/);
   assert.match(f.cloud_init_status.out, /status: disabled/, f.cloud_init_status.out);
   assert.equal(f.cloud_init_ran, false, `cloud-init logged nothing this boot: ${JSON.stringify(f.lifecycle_log)}`);
-}
-
-const short = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 12);
-
-/** What a lifecycle boot did, printed as evidence: ids, ds-identify's verdict, keys and network files against `before`. */
-function evidence(label: string, f: GuestFacts, before: GuestFacts): void {
-  const verdict = (f.ds_identify_log ?? '').split('\n').filter((l) => /DSLIST=|returned found|No ds found|returning \d/.test(l)).map((l) => l.trim());
-  const same = (a: Record<string, string>, b: Record<string, string>) => (JSON.stringify(a) === JSON.stringify(b) ? 'unchanged' : 'CHANGED');
-  console.log(`      evidence, ${label}:`);
-  const decisive = f.lifecycle_log.filter((l) => /new=|previous iid|iid-datasource-none|fallback/i.test(l));
-  console.log(`        instance-id ${f.instance_id || '-'}; cloud-init ${f.cloud_init_ran ? 'ran' : 'did not run'}: ${f.cloud_init_status.out.split('\n')[0] ?? ''}`);
-  console.log(`        ds-identify: ${verdict.join(' | ') || '-'}`);
-  for (const line of decisive.slice(0, 5)) console.log(`        cloud-init.log: ${line.replace(/^\S+ \S+ - /, '').slice(0, 150)}`);
-  console.log(`        host keys ${same(f.host_keys, before.host_keys)}: ${Object.entries(f.host_keys).map(([n, k]) => `${n.replace(/^ssh_host_|_key\.pub$/g, '')}=${short(k)}`).join(' ')}`);
-  console.log(`        network files ${same(f.network_files, before.network_files)}: ${Object.entries(f.network_files).map(([p, h]) => `${p}=${h.slice(0, 12)}`).join(' ')}`);
 }
 
 function cloudInitDone(f: GuestFacts): void {
@@ -173,7 +121,29 @@ for (const target of LIBVIRT_TARGETS) describe(`A real Debian 12 guest with stoc
       `      ${label}: report after ${b.seconds.toFixed(1)} s; guest uptime: cloud-final done ${((f.cloud_final_done_us ?? 0) / 1e6).toFixed(1)} s, ` +
         `reporter ${f.reporter_started_s.toFixed(1)}-${f.uptime_s.toFixed(1)} s ${JSON.stringify(f.reporter_timings)}`,
     );
+    if (lifecycleControls) await recordInMatrix(label, b);
     return b;
+  }
+
+  /** The same boots judged by the guest matrix's checks, as the table's bookworm column (guest-matrix.e2e.ts prints it). */
+  async function recordInMatrix(label: string, b: Boot): Promise<void> {
+    const dom = await hv.lookup(fullSpec.name);
+    const expected = expectedOf(dom.uuid, fullSpec.macs, image.hostKeys);
+    const first = boots.get('first boot')?.facts;
+    const f = b.facts;
+    const row = { 'first boot': 'R1', 'second boot, same drive': 'R2', 'third boot, no drive': 'R3', 'fourth boot, generation 2': 'R4' }[label];
+    if (row === undefined || (row !== 'R1' && first === undefined)) return;
+    const checks =
+      row === 'R1'
+        ? await firstBoot(f, expected)
+        : row === 'R2'
+          ? sameDrive(f, first!)
+          : row === 'R3'
+            ? noDrive(f, first!, expected)
+            : await generation2(f, first!, expected, { ...RENEWED_EXPECTED, instanceId: `${dom.uuid}-g2` });
+    if (row === 'R1') MATRIX_TABLE.guest('bookworm', `cloud-init ${f.cloud_init_version}, Python ${f.python_version}, ${rendererOf(f)} renderer; two guests at a time`);
+    const us = f.cloud_final_done_us;
+    MATRIX_TABLE.record('bookworm', row, checks, { reportS: b.seconds, cloudFinalS: us === null || us === 0 ? null : us / 1e6 });
   }
 
   it('applies every setting on the first boot through VM.start (seed test 1)', async () => {

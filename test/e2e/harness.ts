@@ -1,5 +1,5 @@
 /**
- * The e2e harness: a real Debian 12 guest (test/e2e/guest/build-image.sh) booted by real
+ * The e2e harness: a real Debian guest (test/e2e/guest/build-image.sh) booted by real
  * QEMU through the agent's own libvirt connection, embedded or to a libvirt daemon. Each domain gets a copy-on-write
  * overlay of the cached image, its console on ttyS0 to a file and the guest's report on
  * ttyS1 to another file. The guest reports facts and powers off
@@ -18,7 +18,12 @@ import type { DomainRef } from '../../src/vm/ports.js';
 /** dist/test/e2e/ -> the project. */
 const projectRoot = () => resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
+/** The Debian suites the guest matrix boots (issue 13); bookworm runs the full suite. */
+export const GUEST_SUITES = ['bullseye', 'bookworm', 'trixie', 'forky'] as const;
+export type GuestSuite = (typeof GUEST_SUITES)[number];
+
 export interface GuestImage {
+  readonly suite: GuestSuite;
   readonly dir: string;
   readonly kernel: string;
   readonly initrd: string;
@@ -30,12 +35,13 @@ export interface GuestImage {
 }
 
 /** Builds the image unless cached (tools/run-e2e usually did already); its progress goes to stderr. */
-export async function guestImage(): Promise<GuestImage> {
+export async function guestImage(suite: GuestSuite = 'bookworm'): Promise<GuestImage> {
   const script = join(projectRoot(), 'test/e2e/guest/build-image.sh');
-  const { stdout } = await execa('bash', [script], { stderr: 'inherit' });
+  const { stdout } = await execa('bash', [script, suite], { stderr: 'inherit' });
   const dir = stdout.trim().split('\n').at(-1) ?? '';
   const keysDir = join(dir, 'image-host-keys');
   return {
+    suite,
     dir,
     kernel: join(dir, 'vmlinuz'),
     initrd: join(dir, 'initrd.img'),
@@ -53,7 +59,7 @@ export async function guestImage(): Promise<GuestImage> {
  */
 export function linkImage(image: GuestImage, dir: string): GuestImage {
   const place = (path: string) => {
-    const target = join(dir, `image-${basename(path)}`);
+    const target = join(dir, `image-${image.suite}-${basename(path)}`);
     try {
       linkSync(path, target);
     } catch (err) {
@@ -137,6 +143,17 @@ export interface GuestFacts {
   readonly timezone: string;
   readonly localtime: string;
   readonly resolv_conf: string | null;
+  /** Where /etc/resolv.conf leads (systemd-resolved's stub, or itself). */
+  readonly resolv_conf_target: string;
+  /** systemd-resolved's upstream servers and search domains, when it runs. */
+  readonly resolved_upstream: string | null;
+  readonly os_release: string | null;
+  readonly default_locale: string | null;
+  readonly locale_conf: string | null;
+  readonly cloud_init_version: string;
+  readonly python_version: string;
+  /** cloud-init.log's "Selected renderer" lines this boot. */
+  readonly renderer_log: readonly string[];
   readonly addresses: readonly GuestLink[];
   readonly routes4: readonly { dst: string; gateway?: string; dev: string }[];
   readonly routes6: readonly { dst: string; gateway?: string; dev: string }[];

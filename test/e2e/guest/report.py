@@ -92,6 +92,8 @@ NETWORK_FILES = [
     "/etc/network/interfaces", "/etc/network/interfaces.d/*", "/etc/netplan/*", "/etc/systemd/network/*",
     "/etc/NetworkManager/system-connections/*", "/etc/sysconfig/network-scripts/ifcfg-*",
     "/etc/udev/rules.d/70-persistent-net.rules",
+    # what netplan's generator makes of /etc/netplan at every boot, cloud-init or not
+    "/run/systemd/network/*",
 ]
 
 
@@ -151,6 +153,16 @@ def facts():
         "timezone": (read("/etc/timezone") or "").strip(),
         "localtime": os.path.realpath("/etc/localtime"),
         "resolv_conf": read("/etc/resolv.conf"),
+        # Which resolver the guest really uses: resolvconf and NetworkManager write
+        # /etc/resolv.conf; with systemd-resolved it points at the stub, and the servers
+        # networkd gave it are in resolved's own file.
+        "resolv_conf_target": os.path.realpath("/etc/resolv.conf"),
+        "resolved_upstream": read("/run/systemd/resolve/resolv.conf"),
+        "os_release": read("/etc/os-release"),
+        "default_locale": read("/etc/default/locale"),
+        "locale_conf": read("/etc/locale.conf"),
+        "cloud_init_version": run("dpkg-query", "-W", "-f=${Version}", "cloud-init")["out"].strip(),
+        "python_version": sys.version.split()[0],
         "addresses": addresses,
         "routes4": json.loads(run("ip", "-j", "-4", "route")["out"] or "[]"),
         "routes6": json.loads(run("ip", "-j", "-6", "route")["out"] or "[]"),
@@ -165,6 +177,7 @@ def facts():
         "ds_identify_log": read("/run/cloud-init/ds-identify.log"),
         "generator_log": read("/run/cloud-init/cloud-init-generator.log"),
         "network_files": network_files(),
+        "renderer_log": [l for l in log.splitlines() if "Selected renderer" in l],
         "cloud_init_warnings": [l for l in log.splitlines() if " WARNING" in l or "DEPRECAT" in l],
         "metadata_urls_tried": sum(1 for l in log.splitlines() if "url_helper" in l and "http" in l),
         "cloud_final_done_us": unit_exit_monotonic_us("cloud-final.service"),
