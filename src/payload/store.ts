@@ -26,6 +26,7 @@ import { dirname, join } from 'node:path';
 import { AgentError } from '../errors.js';
 import type { CdromBus } from '../vm/domain-xml.js';
 import { TEMP_PREFIX, writeFileAtomic } from './atomic-write.js';
+import type { DriveImage } from './build-drive.js';
 import type { BuildsDir } from './build-job.js';
 import { generationOf, type InstanceHistory, type InstanceReason } from './instance-lineage.js';
 import { assertQemuCanRead, type Identity } from './qemu-access.js';
@@ -58,6 +59,23 @@ export interface PendingImage extends ImageRef {
    * src/vm/media.ts). libvirt's live definition is stale then, naming the previous drive.
    */
   readonly liveEmpty?: boolean;
+}
+
+/** A stored image as the record names it while its change is under way. */
+export function pendingImageOf(image: DriveImage, path: string, attachedAt: string): PendingImage {
+  const { instance } = image;
+  return {
+    path,
+    sha256: image.sha256,
+    contentDigest: image.contentDigest,
+    instanceId: instance.instanceId,
+    generation: instance.generation,
+    reason: instance.reason,
+    firstInstance: instance.firstInstance,
+    label: image.label,
+    size: image.bytes.length,
+    attachedAt,
+  };
 }
 
 export interface AttachedPayload extends PendingImage {

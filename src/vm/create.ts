@@ -17,11 +17,12 @@ import { AgentError } from '../errors.js';
 import type { DomainFacts } from '../cloudinit/types.js';
 import type { DriveImage } from '../payload/build-drive.js';
 import type { BuildSource } from '../payload/drive-source.js';
-import { committedRecord, settledRecord, type AttachedPayload, type PayloadStore, type PendingImage } from '../payload/store.js';
+import { committedRecord, pendingImageOf, settledRecord, type AttachedPayload, type PayloadStore } from '../payload/store.js';
 import { ensureChannel } from './channel.js';
 import { describeDomain } from './domain-xml.js';
 import { assertSource, insertMedia } from './media.js';
 import type { DomainControl, DomainRef } from './ports.js';
+import { markOf } from './record.js';
 import { OVIRT_VM_URI, type VdsmCreate } from './vdsm-xml.js';
 
 /** The prefix libvirt writes the engine's metadata element under when the agent rewrites it. */
@@ -80,20 +81,8 @@ export async function createDomain(ctx: CreateContext, req: VdsmCreate): Promise
   const macs = describeDomain(req.xml).macs;
   const image = await ctx.build({ kind: 'raw-files', tree, ...(label === undefined ? {} : { label }) }, { uuid: req.uuid, name: req.name, nics: macs.map((mac) => ({ mac })) });
   const path = await store.putImage(req.uuid, image.bytes, image.sha256);
-  const attachedAt = ctx.now();
-  const { instance } = image;
-  const pendingImage: PendingImage = {
-    path,
-    sha256: image.sha256,
-    contentDigest: image.contentDigest,
-    instanceId: instance.instanceId,
-    generation: instance.generation,
-    reason: instance.reason,
-    firstInstance: instance.firstInstance,
-    label: image.label,
-    size: image.bytes.length,
-    attachedAt,
-  };
+  const pendingImage = pendingImageOf(image, path, ctx.now());
+  const { attachedAt } = pendingImage;
   let dom: DomainRef | undefined;
   let started = false;
   try {
@@ -105,8 +94,7 @@ export async function createDomain(ctx: CreateContext, req: VdsmCreate): Promise
     // The payload CD-ROM becomes the agent's: the record names it, so attach, detach and
     // recovery treat it as any drive the agent put in.
     const desc = describeDomain(await hv.getXml(defined, { inactive: true }));
-    const mark = { path, sha256: image.sha256, contentDigest: image.contentDigest, instanceId: instance.instanceId, generation: String(instance.generation), attachedAt };
-    await insertMedia(hv, defined, { desc, record: { target, bus }, present: true }, mark, { config: true });
+    await insertMedia(hv, defined, { desc, record: { target, bus }, present: true }, markOf(pendingImage), { config: true });
     await ensureChannel(hv, defined, store.channelPath(req.uuid));
     await assertSource(hv, defined, target, path, false);
     await hv.start(defined, { paused: true });

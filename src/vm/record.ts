@@ -5,6 +5,7 @@
  * domain (VDSM's payload base64 in the domain XML is what we avoid).
  */
 import { AgentError } from '../errors.js';
+import type { PendingImage } from '../payload/store.js';
 import { escapeXmlAttribute, parseXmlDocument, type CdromBus } from './domain-xml.js';
 
 export const METADATA_URI = 'https://configdrive-agent.dev/xmlns/drive/1';
@@ -65,4 +66,10 @@ export function parseRecord(xml: string): DriveRecord {
     if (value !== undefined && key !== 'target' && key !== 'bus') record[key] = value;
   }
   return record as unknown as DriveRecord;
+}
+
+/** What the domain's metadata says of an image the agent puts in (never contents or secrets). */
+export function markOf(image: PendingImage): Omit<DriveRecord, 'target' | 'bus'> {
+  const { path, sha256, contentDigest, instanceId, generation, attachedAt } = image;
+  return { path, sha256, contentDigest, instanceId, ...(generation === undefined ? {} : { generation: String(generation) }), attachedAt };
 }

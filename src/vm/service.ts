@@ -28,12 +28,13 @@ import type { BuildSource } from '../payload/drive-source.js';
 import { inlineBuilder, type DriveBuilder } from '../payload/build-pool.js';
 import type { PrebuiltDrive } from '../payload/prebuilt.js';
 import { generationOf, type Instance, type InstanceHistory } from '../payload/instance-lineage.js';
-import { committedRecord, detachedRecord, historyOf, recordFor, settledRecord, type AttachedPayload, type DomainRecord, type InitializationState, type PayloadStore, type PendingChange, type PendingImage } from '../payload/store.js';
+import { committedRecord, detachedRecord, historyOf, recordFor, settledRecord, type AttachedPayload, type DomainRecord, type InitializationState, type PayloadStore, type PendingChange, type PendingImage, pendingImageOf } from '../payload/store.js';
 import { createDomain, type CreateResult } from './create.js';
 import { KeyedLock } from './keyed-lock.js';
 import { keepLineage, settle } from './recover.js';
 import { ensureChannel, undoChannel } from './channel.js';
 import { assertSource, insertMedia, insertRefused, readOurDrive, removeMedia, trayRefused, undoMedia, type MediaChange, type OurDrive } from './media.js';
+import { markOf } from './record.js';
 import type { AffectFlags, DomainControl, DomainRef } from './ports.js';
 import type { VdsmCreate } from './vdsm-xml.js';
 
@@ -460,23 +461,13 @@ export class VmService {
     }
 
     const path = await store.putImage(dom.uuid, image.bytes, image.sha256);
-    const { instance } = image;
-    const attachedAt = this.now();
-    const mark = { path, sha256: image.sha256, contentDigest: image.contentDigest, instanceId: instance.instanceId, generation: String(instance.generation), attachedAt };
     const pendingPayload: PendingImage = {
-      path,
-      sha256: image.sha256,
-      contentDigest: image.contentDigest,
-      instanceId: instance.instanceId,
-      generation: instance.generation,
-      reason: instance.reason,
-      firstInstance: instance.firstInstance,
-      label: image.label,
-      size: image.bytes.length,
-      attachedAt,
+      ...pendingImageOf(image, path, this.now()),
       ...(mode.runOnce ? { runOnce: true } : {}),
       ...(mode.liveEmpty === true ? { liveEmpty: true } : {}),
     };
+    const { attachedAt } = pendingPayload;
+    const mark = markOf(pendingPayload);
     const base = recordFor(previous, dom);
     await store.writeRecord({ ...base, pending: { op: 'attach', image: pendingPayload, startedAt: attachedAt, ...(mode.start ? { start: true } : {}) } });
     let change: MediaChange | undefined;
