@@ -15,7 +15,7 @@ import { prepareEmbedRoot } from '../../src/libvirt/embed.js';
 import type { RpcClient } from '../../src/rpc/client.js';
 import { connectWhenReady, startDaemon, type DaemonProcess } from '../helpers/daemon.js';
 import { domainXml } from '../helpers/libvirt.js';
-import { disagreements, readViews, type LibvirtFiles } from '../helpers/three-views.js';
+import { disagreements, readViews, type LibvirtFiles, type Views } from '../helpers/three-views.js';
 
 describe('a media change QEMU refuses, on the real daemon (qemu:///embed)', function () {
   this.timeout(240_000);
@@ -47,6 +47,19 @@ describe('a media change QEMU refuses, on the real daemon (qemu:///embed)', func
     const sock = join(dir, 'd.sock');
     const args = ['--config', join(dir, 'none.yaml'), '--uri', uri, '--socket', sock, '--state-dir', state];
     return { files, uuid, state, sock, args };
+  }
+
+  /** Stops the daemon, starts it again with `args`, and checks the views agree after it. */
+  async function restartAndCheck(args: readonly string[], sock: string, views: (c: RpcClient) => Promise<Views>, state: string): Promise<Views> {
+    if (daemon === undefined || client === undefined) throw new Error('no daemon to restart');
+    daemon.process.kill('SIGTERM');
+    await daemon.process;
+    client.close();
+    daemon = startDaemon(args);
+    client = await connectWhenReady(daemon, sock);
+    const restarted = await views(client);
+    assert.deepEqual(disagreements(restarted, state), [], `after the restart:\n${JSON.stringify(restarted, null, 2)}`);
+    return restarted;
   }
 
   it("leaves libvirt's status file naming the drive QEMU still holds, so a restart keeps record, libvirt and QEMU agreeing and the next detach deletes no image QEMU has open", async function () {
@@ -86,13 +99,7 @@ describe('a media change QEMU refuses, on the real daemon (qemu:///embed)', func
     const refused = await readViews(client, state, files, 'refused-vm', uuid);
     assert.deepEqual(disagreements(refused, state), [], `right after the refusal:\n${JSON.stringify(refused, null, 2)}`);
 
-    daemon.process.kill('SIGTERM');
-    await daemon.process;
-    client.close();
-    daemon = startDaemon(args);
-    client = await connectWhenReady(daemon, sock);
-    const restarted = await readViews(client, state, files, 'refused-vm', uuid);
-    assert.deepEqual(disagreements(restarted, state), [], `after the restart:\n${JSON.stringify(restarted, null, 2)}`);
+    await restartAndCheck(args, sock, (c) => readViews(c, state, files, 'refused-vm', uuid), state);
 
     // Once the guest has had time to leave the firmware, the detach goes through.
     await new Promise((r) => setTimeout(r, 1000));
@@ -134,13 +141,7 @@ describe('a media change QEMU refuses, on the real daemon (qemu:///embed)', func
     assert.equal(refused.get.payload?.liveEmpty, true);
     assert.equal(refused.get.payload?.path, deferred.path);
 
-    daemon.process.kill('SIGTERM');
-    await daemon.process;
-    client.close();
-    daemon = startDaemon(args);
-    client = await connectWhenReady(daemon, sock);
-    const restarted = await readViews(client, state, files, 'refused-vm', uuid);
-    assert.deepEqual(disagreements(restarted, state), [], `after the restart:\n${JSON.stringify(restarted, null, 2)}`);
+    const restarted = await restartAndCheck(args, sock, (c) => readViews(c, state, files, 'refused-vm', uuid), state);
 
     await stop(restarted.live!.pid);
     const started = await client.call<{ path: string; changed: boolean }>('VM.start', { domain: 'refused-vm', initialization: { configdrive: 1, hostname: `after-${String(tried - 1)}` } });
