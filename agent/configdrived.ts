@@ -8,7 +8,6 @@ import { Socket } from 'node:net';
 import { parseArgs } from 'node:util';
 import { applyReloadable, loadConfig, needingRestart, printConfig, type Config, type ReloadAppliers } from '../src/config/config.js';
 import { AgentError, formatProblem, toAgentError } from '../src/errors.js';
-import { createIsoWriter } from '../src/iso/index.js';
 import { prepareEmbedRoot } from '../src/libvirt/embed.js';
 import { forkSafeDescriptors, isInProcessUri } from '../src/libvirt/fork-guard.js';
 import { Hypervisor } from '../src/libvirt/hypervisor.js';
@@ -174,7 +173,7 @@ async function run(config: Config, configFile: string, flags: Readonly<Record<st
       hv,
       store,
       builder,
-      writer: createIsoWriter(writer),
+      writer,
       notify: (method, params) => holder.server?.notify(method, params),
       warn: (m) => log.warning(m),
       onRun: (dom) => holder.watcher?.watch(dom) ?? Promise.resolve(),
@@ -219,7 +218,7 @@ async function run(config: Config, configFile: string, flags: Readonly<Record<st
     const appliers: ReloadAppliers = {
       isoWriter: (name) => {
         writer = name;
-        service.useWriter(createIsoWriter(name));
+        service.useWriter(name);
       },
       maxFrameBytes: (bytes) => (server.limits.maxFrameBytes = bytes),
       idleTimeoutMs: (ms) => (server.limits.idleTimeoutMs = ms),

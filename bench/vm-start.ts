@@ -18,7 +18,6 @@ import { join } from 'node:path';
 import { openStore } from '../agent/daemon/store-setup.js';
 import { buildDriveTree } from '../src/cloudinit/index.js';
 import { parseInitialization } from '../src/initialization/index.js';
-import { createIsoWriter } from '../src/iso/index.js';
 import { domainType, prepareEmbedRoot } from '../src/libvirt/embed.js';
 import { forkSafeDescriptors } from '../src/libvirt/fork-guard.js';
 import { Hypervisor } from '../src/libvirt/hypervisor.js';
@@ -86,7 +85,7 @@ async function agentAndBare(uri: string, dir: string): Promise<{ agent: number[]
   try {
     const { store } = await openStore(hv, { stateDir: join(dir, 'state'), isoGroup: '' });
     const builder = new BuildPool({ threads: CONFIG_TABLE.buildThreads.default, idleMs: CONFIG_TABLE.buildThreadIdleMs.default });
-    const service = new VmService({ hv, store, builder, writer: createIsoWriter('builtin') });
+    const service = new VmService({ hv, store, builder, writer: 'builtin' });
     const agentVm = await hv.define(xml('agent-vm', false));
     const bareVm = await hv.define(xml('bare-vm', false));
     const agent: number[] = [];

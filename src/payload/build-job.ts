@@ -12,6 +12,7 @@ import { inCallerTerms, parseInitialization, parseInitializationValue } from '..
 import { createIsoWriter, type WriterName } from '../iso/index.js';
 import { writeCacheFileSync } from './atomic-write.js';
 import { buildDriveImage, packRawDrive, type DriveImage, type LineageOptions } from './build-drive.js';
+import type { Initialization } from '../initialization/types.js';
 import type { BuildSource } from './drive-source.js';
 
 /** Where Payload.build keeps images built for no domain (see PayloadStore.buildsDir). */
@@ -51,13 +52,13 @@ export async function runBuildJob(job: BuildJob, options: RunOptions = {}): Prom
   const { source } = job;
   const lineage = job.lineage ?? {};
   if (source.kind === 'raw-files') return packRawDrive(source.tree, job.facts.uuid, { writer, label: source.label ?? job.label }, lineage);
-  const parsed = typeof source.document === 'string' ? parseInitialization(source.document, source.format) : parseInitializationValue(source.document);
   const driveFormat = source.driveFormat ?? DEFAULT_DRIVE_FORMAT;
   // The job's label is the daemon's label for config-2 drives; a NoCloud drive has its own.
   const label = driveFormat === DEFAULT_DRIVE_FORMAT ? { label: job.label } : {};
-  const image = await inCallerTerms(parsed.sources, () =>
-    buildDriveImage(parsed.initialization, job.facts, { writer, format: driveFormat, ...label, blockingHash: options.blockingHash === true }, lineage),
-  );
+  const build = (init: Initialization) => buildDriveImage(init, job.facts, { writer, format: driveFormat, ...label, blockingHash: options.blockingHash === true }, lineage);
+  if (source.kind === 'settings') return build(source.initialization);
+  const parsed = typeof source.document === 'string' ? parseInitialization(source.document, source.format) : parseInitializationValue(source.document);
+  const image = await inCallerTerms(parsed.sources, () => build(parsed.initialization));
   return parsed.warnings.length === 0 ? image : { ...image, warnings: [...parsed.warnings, ...image.warnings] };
 }
 

@@ -109,12 +109,16 @@ export class BuildPool implements DriveBuilder {
   }
 
   async build(job: BuildJob): Promise<DriveImage> {
+    // Parsed settings hold their secrets in Redacted, whose private field a structured
+    // clone would empty: a drive without its passwords. They are built where they are.
+    if (job.source.kind === 'settings') return runBuildJob(job);
     const reply = await this.submit({ job });
     if (!reply.ok || !('image' in reply)) throw new AgentError('INTERNAL', 'build thread answered without an image');
     return reply.image;
   }
 
   async buildToFile(job: BuildJob, builds: BuildsDir): Promise<SavedBuild> {
+    if (job.source.kind === 'settings') return runBuildJobToFile(job, builds);
     const reply = await this.submit({ job, saveTo: builds });
     if (!reply.ok || !('saved' in reply)) throw new AgentError('INTERNAL', 'build thread answered without a saved build');
     return reply.saved;

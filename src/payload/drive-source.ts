@@ -6,10 +6,17 @@
 import type { DriveFormat } from '../cloudinit/index.js';
 import type { DriveTree } from '../cloudinit/types.js';
 import type { InputFormat } from '../initialization/index.js';
+import type { Initialization } from '../initialization/types.js';
 
 export type DriveSource =
   /** Initialization settings as the caller wrote them (XML, JSON, YAML, or a JSON value). */
   | { readonly kind: 'initialization'; readonly document: string | object; readonly format?: InputFormat; readonly driveFormat?: DriveFormat }
+  /**
+   * Settings parsed already, by the demo, the tests and the bench's shell baseline (a
+   * request always carries a document): built by the same builder, on a build thread
+   * when the daemon has them, with errors at the settings' own field names.
+   */
+  | { readonly kind: 'settings'; readonly initialization: Initialization; readonly driveFormat?: DriveFormat }
   /** VDSM's raw payload, packed as sent; `label` its volId (the daemon's label when absent). */
   | { readonly kind: 'raw-files'; readonly tree: DriveTree; readonly label?: string }
   /** A drive built earlier, by path: a Payload.build result or a file in an imageDirs directory. */

@@ -19,10 +19,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { AgentError } from '../errors.js';
-import type { Initialization } from '../initialization/types.js';
 import type { DomainFacts } from '../cloudinit/types.js';
-import { readIsoFile, type IsoWriter } from '../iso/index.js';
-import { buildDriveImage, DEFAULT_LABEL, foreignImage, verifyImage, type DriveImage, type LineageOptions } from '../payload/build-drive.js';
+import { readIsoFile, type WriterName } from '../iso/index.js';
+import { DEFAULT_LABEL, foreignImage, verifyImage, type DriveImage, type LineageOptions } from '../payload/build-drive.js';
 import { savedBuild, type BuildJob, type SavedBuild } from '../payload/build-job.js';
 import type { BuildSource } from '../payload/drive-source.js';
 import { inlineBuilder, type DriveBuilder } from '../payload/build-pool.js';
@@ -43,14 +42,15 @@ import type { VdsmCreate } from './vdsm-xml.js';
  * the builder, on a build thread in the daemon), a drive built earlier and loaded, or
  * settings already parsed (built here: tests, the bench and the demo).
  */
-export type DriveInput = BuildSource | PrebuiltDrive | Initialization;
+export type DriveInput = BuildSource | PrebuiltDrive;
 
 export type Notify = (method: 'Payload.attached' | 'Payload.removed' | 'VM.initialized', params: Record<string, unknown>) => void;
 
 export interface VmServiceDeps {
   readonly hv: DomainControl;
   readonly store: PayloadStore;
-  readonly writer: IsoWriter;
+  /** The ISO writer builds use; the builder may run them on another thread. */
+  readonly writer: WriterName;
   /** Builds documents and raw trees; the default builds on this thread. */
   readonly builder?: DriveBuilder;
   readonly label?: string;
@@ -100,7 +100,7 @@ export class VmService {
   private readonly lock = new KeyedLock();
   private readonly label: string;
   private readonly builder: DriveBuilder;
-  private writer: IsoWriter;
+  private writer: WriterName;
 
   constructor(private readonly deps: VmServiceDeps) {
     this.label = deps.label ?? DEFAULT_LABEL;
@@ -109,7 +109,7 @@ export class VmService {
   }
 
   /** The ISO writer for builds from now on (SIGHUP may change it). */
-  useWriter(writer: IsoWriter): void {
+  useWriter(writer: WriterName): void {
     this.writer = writer;
   }
 
@@ -408,17 +408,16 @@ export class VmService {
     const record = await this.deps.store.readRecord(ours.desc.uuid);
     const history = historyOf(record) ?? metadataHistory(ours, ours.desc.uuid);
     const lineage: LineageOptions = { ...(history === undefined ? {} : { history }), ...(options.reinitialize === true ? { reinitialize: true } : {}) };
-    if ('kind' in input && input.kind === 'prebuilt') {
+    if (input.kind === 'prebuilt') {
       // Read and checked by loadPrebuiltDrive; stored as a copy and read back like any other.
       return foreignImage({ bytes: input.bytes, label: this.label, tree: input.tree, warnings: [] }, input.instanceId, ours.desc.uuid, lineage);
     }
     const facts = { uuid: ours.desc.uuid, name: ours.desc.name, nics: ours.desc.macs.map((mac) => ({ mac })), reportKey: await this.deps.store.reportKey() };
-    if ('kind' in input) return this.builder.build(this.job(input, facts, lineage));
-    return buildDriveImage(input, facts, { writer: this.writer, label: this.label }, lineage);
+    return this.builder.build(this.job(input, facts, lineage));
   }
 
   private job(source: BuildSource, facts: DomainFacts, lineage?: LineageOptions): BuildJob {
-    return { source, facts, label: this.label, writer: this.writer.name, ...(lineage === undefined ? {} : { lineage }) };
+    return { source, facts, label: this.label, writer: this.writer, ...(lineage === undefined ? {} : { lineage }) };
   }
 
   /**

@@ -12,20 +12,21 @@ import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { USER_DATA_PATH } from '../../src/cloudinit/index.js';
-import { createIsoWriter, readIsoFile, writeIsoImage } from '../../src/iso/index.js';
+import { readIsoFile, writeIsoImage } from '../../src/iso/index.js';
 import { kvmUsable } from '../../src/libvirt/embed.js';
 import type { Hypervisor } from '../../src/libvirt/hypervisor.js';
 import { openStore } from '../../agent/daemon/store-setup.js';
 import { describeDomain } from '../../src/vm/domain-xml.js';
 import type { DomainRef } from '../../src/vm/ports.js';
 import { InitWatcher } from '../../src/vm/init-watcher.js';
-import { VmService } from '../../src/vm/service.js';
+import { VmService, type AttachResult } from '../../src/vm/service.js';
 import { LIBVIRT_TARGETS, type TestLibvirt } from '../helpers/libvirt.js';
 import { firstBoot, generation2, noDrive, sameDrive } from './guest-checks.js';
 import { MATRIX_TABLE } from './matrix-table.js';
 import { ALICE_KEY, expectedOf, fixture, GUEST_RULE, GUEST_RULE_XML, RENEWED, RENEWED_EXPECTED, ROOT_KEY, SEED } from './requests.js';
 import { addrs, evidence, linkByMac, pathContent, rendererOf, shadowVerifies, systemUsers } from './guest-facts.js';
-import { boot, createOverlay, guestDomainXml, guestImage, linkImage, type Boot, type GuestFacts, type GuestImage, type GuestSpec } from './harness.js';
+import { boot, bootAcrossReboot, createOverlay, guestDomainXml, guestImage, linkImage, type Boot, type GuestFacts, type GuestImage, type GuestSpec } from './harness.js';
+import { settings } from '../helpers/initialization.js';
 
 const IMAGE_HOSTNAME = 'configdrive-guest';
 
@@ -84,7 +85,7 @@ for (const target of LIBVIRT_TARGETS) describe(`A real Debian 12 guest with stoc
     hv = lv.hv;
     const { store } = await openStore(hv, { stateDir: join(work, 'state'), isoGroup: '' });
     const holder: { watcher?: InitWatcher } = {};
-    service = new VmService({ hv, store, writer: createIsoWriter('builtin'), warn: (m) => console.log(`      warning: ${m}`), onRun: (dom) => holder.watcher!.watch(dom) });
+    service = new VmService({ hv, store, writer: 'builtin', warn: (m) => console.log(`      warning: ${m}`), onRun: (dom) => holder.watcher!.watch(dom) });
     watcher = new InitWatcher({
       hv,
       store,
@@ -150,7 +151,7 @@ for (const target of LIBVIRT_TARGETS) describe(`A real Debian 12 guest with stoc
     // The install-CD guest boots beside this one.
     installCdBoot = bootWithInstallCd();
     installCdBoot.catch(() => undefined); // awaited (and reported) by its own test
-    const b = await bootFull('first boot', async () => (await service.start('e2e-full', GUEST_RULE)).domain);
+    const b = await bootFull('first boot', async () => (await service.start('e2e-full', settings(GUEST_RULE))).domain);
     const f = b.facts;
     assert.equal(f.error, undefined);
     cloudInitDone(f);
@@ -254,7 +255,7 @@ for (const target of LIBVIRT_TARGETS) describe(`A real Debian 12 guest with stoc
     const installDisk = async () =>
       JSON.stringify(describeDomain(await hv.getXml(dom, { inactive: true })).disks.filter((d) => d.source === installIso));
     const before = await installDisk();
-    const b = await boot(hv, spec, async () => (await service.start(spec.name, SEED)).domain);
+    const b = await boot(hv, spec, async () => (await service.start(spec.name, settings(SEED))).domain);
     console.log(`      install CD: report after ${b.seconds.toFixed(1)} s`);
     return { boot: b, installIso, isoSha, before, after: await installDisk() };
   }
@@ -322,7 +323,7 @@ for (const target of LIBVIRT_TARGETS) describe(`A real Debian 12 guest with stoc
     assert.ok(first);
     let instance = '';
     const b = await bootFull('fourth boot, generation 2', async () => {
-      const r = await service.start('e2e-full', RENEWED);
+      const r = await service.start('e2e-full', settings(RENEWED));
       instance = `${r.instance.instanceId} (${r.instance.reason})`;
       return r.domain;
     });
@@ -357,7 +358,7 @@ for (const target of LIBVIRT_TARGETS) describe(`A real Debian 12 guest with stoc
       'exit 3',
       '',
     ].join('\n');
-    const b = await boot(hv, spec, async () => (await service.start(spec.name, { ...GUEST_RULE, customScript: script })).domain);
+    const b = await boot(hv, spec, async () => (await service.start(spec.name, settings({ ...GUEST_RULE, customScript: script }))).domain);
     writeFileSync(join(work, 'failing script.json'), JSON.stringify(b.facts, null, 2));
     console.log(`      failing script: report after ${b.seconds.toFixed(1)} s`);
     const reports = reportsOf(spec.name);
@@ -400,11 +401,11 @@ for (const target of LIBVIRT_TARGETS) describe(`A real Debian 12 guest with stoc
     step('legacy: instance-id = UUID', legacy, async () => {
       await createOverlay(image, legacy);
       const dom = await hv.define(guestDomainXml(image, legacy));
-      legacyWarnings.push(...(await service.start(legacy.name, { ...GUEST_RULE, instanceId: dom.uuid })).warnings);
+      legacyWarnings.push(...(await service.start(legacy.name, settings({ ...GUEST_RULE, instanceId: dom.uuid }))).warnings);
       return dom;
     });
     step('legacy: generation 2 after the UUID', legacy, async () => {
-      const r = await service.start(legacy.name, RENEWED);
+      const r = await service.start(legacy.name, settings(RENEWED));
       legacyWarnings.push(...r.warnings);
       return r.domain;
     });
@@ -423,12 +424,42 @@ for (const target of LIBVIRT_TARGETS) describe(`A real Debian 12 guest with stoc
     step('run once', once, async () => {
       await createOverlay(image, once);
       await hv.define(guestDomainXml(image, once));
-      return (await service.start(once.name, GUEST_RULE, { persistent: false })).domain;
+      return (await service.start(once.name, settings(GUEST_RULE), { persistent: false })).domain;
     });
     step('run once: plain start', once, () => plainStart(once.name));
-    step('run once: generation 2 with new host keys', once, async () => (await service.start(once.name, { ...RENEWED, regenerateSshKeys: true })).domain);
+    // Generation 2 asks the guest to wait after its report for a new drive, then reboot
+    // (test/e2e/guest/report.py): generation 3 goes in while it runs.
+    const rebootTrigger = { path: '/etc/configdrive-e2e/reboot-on-new-drive', content: new TextEncoder().encode('after the report, wait for a new drive and reboot\n') };
+    const run = previous.then(() =>
+      bootAcrossReboot(
+        hv,
+        once,
+        async () => (await service.start(once.name, settings({ ...RENEWED, regenerateSshKeys: true, files: [...RENEWED.files, rebootTrigger] }))).domain,
+        async () => {
+          liveAttach = await service.attach(once.name, settings(LIVE));
+        },
+      ),
+    );
+    const labelled = [LIVE_BEFORE, LIVE_AFTER].map((label, i) => {
+      const b = run.then(async (both) => {
+        const one = both[i]!;
+        writeFileSync(join(work, `${label}.json`), JSON.stringify(one.facts, null, 2));
+        writeFileSync(join(work, `${label}-console.log`), one.console);
+        console.log(`      ${label}: report after ${one.seconds.toFixed(1)} s`);
+        return one;
+      });
+      b.catch(() => undefined);
+      side.set(label, b);
+      return b;
+    });
+    previous = Promise.all(labelled).catch(() => undefined);
   }
   const legacyWarnings: string[] = [];
+  const LIVE_BEFORE = 'run once: generation 2 with new host keys';
+  const LIVE_AFTER = 'run once: generation 3 put in while it ran, after a reboot';
+  /** Generation 3: a new host name only. */
+  const LIVE = { ...RENEWED, hostName: 'liveName' };
+  let liveAttach: AttachResult | undefined;
 
   /**
    * The agent's drive with today's pin replaced by the earlier one (ConfigDrive, then
@@ -517,12 +548,37 @@ for (const target of LIBVIRT_TARGETS) describe(`A real Debian 12 guest with stoc
 
     it('R4 with regenerate_ssh_keys: a re-initialization that asks for new host keys gets them', async () => {
       const before = await sideBoot('run once: plain start');
-      const f = await sideBoot('run once: generation 2 with new host keys');
+      const f = await sideBoot(LIVE_BEFORE);
       cloudInitDone(f);
       evidence('run once: generation 2 with new host keys', f, before);
       assert.equal(f.hostname, 'renewedName');
       assert.ok(Object.keys(f.host_keys).length >= 3);
       for (const [name, key] of Object.entries(before.host_keys)) assert.notEqual(f.host_keys[name], key, `${name} replaced`);
+    });
+
+    it('a drive changed while the guest runs is what its next boot reads: generation 3 after a reboot inside the run', async () => {
+      const before = await sideBoot(LIVE_BEFORE);
+      const f = await sideBoot(LIVE_AFTER);
+      const dom = await hv.lookup('e2e-run-once');
+      assert.ok(liveAttach, 'Payload.attach ran while the guest waited');
+      assert.equal(liveAttach.deferred, null, 'the running guest got the drive');
+      assert.equal(liveAttach.verified.liveSource, true);
+      assert.equal(`${liveAttach.instance.instanceId} (${liveAttach.instance.reason})`, `${dom.uuid}-g3 (settings changed)`);
+      cloudInitDone(f);
+      evidence(LIVE_AFTER, f, before);
+      assert.notEqual(f.boot_id, before.boot_id, 'a new boot');
+      assert.equal(f.instance_id, `${dom.uuid}-g3`);
+      assert.ok(f.lifecycle_log.some((l) => l.includes(`previous iid found to be ${dom.uuid}-g2`)), 'cloud-init saw g2 before');
+      assert.ok(f.lifecycle_log.some((l) => /init will now be targeting instance id: \S+-g3\. new=True/.test(l)), 'and took g3 as a new instance');
+      assert.equal(f.hostname, 'liveName');
+      assert.deepEqual(f.host_keys, before.host_keys, 'host keys kept: generation 3 did not ask for new ones');
+      assert.deepEqual(Object.values(f.cdroms).map((e) => /^LABEL=(.*)$/m.exec(e)?.[1]), ['config-2'], 'one drive in the guest');
+      const last = reportsOf('e2e-run-once').at(-1);
+      assert.equal(last?.params['instanceId'], `${dom.uuid}-g3`, 'VM.initialized for generation 3');
+      assert.equal(last?.params['status'], 'done');
+      assert.equal(last?.params['bootId'], f.boot_id);
+      const definition = describeDomain(await hv.getXml(dom, { inactive: true }));
+      assert.deepEqual(definition.disks.filter((d) => d.device === 'cdrom').map((d) => d.source), [liveAttach.payload.path], 'the definition holds generation 3 too');
     });
   }
 });

@@ -12,7 +12,6 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createIsoWriter } from '../../src/iso/index.js';
 import { kvmUsable } from '../../src/libvirt/embed.js';
 import type { Hypervisor } from '../../src/libvirt/hypervisor.js';
 import { openStore } from '../../agent/daemon/store-setup.js';
@@ -24,6 +23,7 @@ import { evidence, rendererOf } from './guest-facts.js';
 import { boot, createOverlay, guestDomainXml, guestImage, linkImage, type Boot, type GuestImage, type GuestSpec, type GuestSuite } from './harness.js';
 import { MATRIX_TABLE } from './matrix-table.js';
 import { expectedOf, GUEST_FILES, GUEST_RULE, RENEWED, RENEWED_EXPECTED } from './requests.js';
+import { settings } from '../helpers/initialization.js';
 
 /** Generations beside bookworm's full suite, oldest first. */
 const MATRIX: readonly GuestSuite[] = ['bullseye', 'trixie', 'forky'];
@@ -48,7 +48,7 @@ describe(`The guest matrix: seed test 1 and the lifecycle on every Debian genera
     lv = await target.open();
     hv = lv.hv;
     const { store } = await openStore(hv, { stateDir: join(work, 'state'), isoGroup: '' });
-    service = new VmService({ hv, store, writer: createIsoWriter('builtin'), warn: (m) => console.log(`      warning: ${m}`) });
+    service = new VmService({ hv, store, writer: 'builtin', warn: (m) => console.log(`      warning: ${m}`) });
   });
 
   after(async () => {
@@ -106,7 +106,7 @@ describe(`The guest matrix: seed test 1 and the lifecycle on every Debian genera
     };
 
     it('R1: the first boot through VM.start applies every setting (seed test 1)', async () => {
-      const b = await run('R1', async () => (await service.start(spec.name, GUEST_RULE)).domain);
+      const b = await run('R1', async () => (await service.start(spec.name, settings(GUEST_RULE))).domain);
       judge('R1', b, await firstBoot(b.facts, expected));
     });
 
@@ -138,7 +138,7 @@ describe(`The guest matrix: seed test 1 and the lifecycle on every Debian genera
       const dom = await hv.lookup(spec.name);
       let reply = '';
       const b = await run('R4', async () => {
-        const r = await service.start(spec.name, RENEWED);
+        const r = await service.start(spec.name, settings(RENEWED));
         reply = `${r.instance.instanceId} (${r.instance.reason})`;
         return r.domain;
       });

@@ -199,14 +199,17 @@ export interface Boot {
 const MARK = 'CONFIGDRIVE-E2E-REPORT ';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** The report once its whole line is in the file (the guest may still be writing it). */
-function readReport(spec: GuestSpec): GuestFacts | undefined {
-  if (!existsSync(reportLog(spec))) return undefined;
+/** The reports whose whole line is in the file (the guest may still be writing the last), in order. */
+function readReports(spec: GuestSpec): GuestFacts[] {
+  if (!existsSync(reportLog(spec))) return [];
   const text = readFileSync(reportLog(spec), 'utf8');
-  const at = text.indexOf(MARK);
-  const end = at < 0 ? -1 : text.indexOf('\n', at);
-  if (end < 0) return undefined;
-  return JSON.parse(Buffer.from(text.slice(at + MARK.length, end).trim(), 'base64').toString('utf8')) as GuestFacts;
+  const reports: GuestFacts[] = [];
+  for (let at = text.indexOf(MARK); at >= 0; at = text.indexOf(MARK, at + MARK.length)) {
+    const end = text.indexOf('\n', at);
+    if (end < 0) break;
+    reports.push(JSON.parse(Buffer.from(text.slice(at + MARK.length, end).trim(), 'base64').toString('utf8')) as GuestFacts);
+  }
+  return reports;
 }
 
 /**
@@ -215,21 +218,41 @@ function readReport(spec: GuestSpec): GuestFacts | undefined {
  * destroyed and the error carries the console's tail, which is where a guest says why.
  */
 export async function boot(hv: Hypervisor, spec: GuestSpec, start: () => Promise<DomainRef>, timeoutMs = 600_000): Promise<Boot> {
+  const [only] = await bootsOfOneRun(hv, spec, start, 1, async () => undefined, timeoutMs);
+  return only!;
+}
+
+/**
+ * One run of QEMU in which the guest reboots itself once (test/e2e/guest/report.py does
+ * when its drive asks it to, on seeing a new drive): `between` runs after the first
+ * report, while the guest waits; then both boots, once the domain has shut off.
+ */
+export async function bootAcrossReboot(hv: Hypervisor, spec: GuestSpec, start: () => Promise<DomainRef>, between: (first: Boot) => Promise<void>, timeoutMs = 900_000): Promise<readonly [Boot, Boot]> {
+  const [first, second] = await bootsOfOneRun(hv, spec, start, 2, between, timeoutMs);
+  return [first!, second!];
+}
+
+async function bootsOfOneRun(hv: Hypervisor, spec: GuestSpec, start: () => Promise<DomainRef>, count: number, between: (first: Boot) => Promise<void>, timeoutMs: number): Promise<Boot[]> {
   const begun = performance.now();
   const dom = await start();
-  let facts: GuestFacts | undefined;
-  let seconds = 0;
-  while (performance.now() - begun < timeoutMs) {
-    if (facts === undefined) {
-      facts = readReport(spec);
-      if (facts !== undefined) seconds = (performance.now() - begun) / 1000;
+  const seconds: number[] = [];
+  const consoleText = () => readFileSync(consoleLog(spec), 'utf8');
+  const boots = (facts: readonly GuestFacts[]) => facts.map((f, i) => ({ facts: f, seconds: seconds[i]!, console: consoleText() }));
+  try {
+    while (performance.now() - begun < timeoutMs) {
+      const facts = readReports(spec).slice(0, count);
+      while (seconds.length < facts.length) {
+        seconds.push((performance.now() - begun) / 1000);
+        if (seconds.length === 1 && count > 1) await between(boots(facts)[0]!);
+      }
+      if (facts.length === count && (await hv.state(dom)) === 'shutoff') return boots(facts);
+      await sleep(500);
     }
-    if (facts !== undefined && (await hv.state(dom)) === 'shutoff') {
-      return { facts, seconds, console: readFileSync(consoleLog(spec), 'utf8') };
-    }
-    await sleep(500);
+  } catch (err) {
+    await hv.destroy(dom).catch(() => undefined);
+    throw err;
   }
   await hv.destroy(dom).catch(() => undefined);
-  const tail = existsSync(consoleLog(spec)) ? readFileSync(consoleLog(spec), 'utf8').split('\n').slice(-40).join('\n') : '(no console output)';
-  throw new Error(`${spec.name}: no report and power-off within ${String(timeoutMs / 1000)} s; console tail:\n${tail}`);
+  const tail = existsSync(consoleLog(spec)) ? consoleText().split('\n').slice(-40).join('\n') : '(no console output)';
+  throw new Error(`${spec.name}: ${String(seconds.length)} of ${String(count)} reports and no power-off within ${String(timeoutMs / 1000)} s; console tail:\n${tail}`);
 }

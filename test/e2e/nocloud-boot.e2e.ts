@@ -15,7 +15,6 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { openStore } from '../../agent/daemon/store-setup.js';
 import { createHandler } from '../../agent/daemon/handler.js';
-import { createIsoWriter } from '../../src/iso/index.js';
 import { kvmUsable } from '../../src/libvirt/embed.js';
 import type { Hypervisor } from '../../src/libvirt/hypervisor.js';
 import { createLogger } from '../../src/log.js';
@@ -98,7 +97,7 @@ describe(`A real Debian 12 guest configured from a NoCloud drive the daemon buil
     hv = lv.hv;
     const { store } = await openStore(hv, { stateDir: join(work, 'state'), isoGroup: '' });
     const holder: { watcher?: InitWatcher } = {};
-    service = new VmService({ hv, store, writer: createIsoWriter('builtin'), warn: (m) => console.log(`      warning: ${m}`), onRun: (dom) => holder.watcher!.watch(dom) });
+    service = new VmService({ hv, store, writer: 'builtin', warn: (m) => console.log(`      warning: ${m}`), onRun: (dom) => holder.watcher!.watch(dom) });
     watcher = new InitWatcher({
       hv,
       store,

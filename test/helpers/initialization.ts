@@ -5,6 +5,7 @@
 import type { Initialization, NicConfiguration, Password, User } from '../../src/initialization/types.js';
 import { Redacted } from '../../src/redacted.js';
 import type { DomainFacts } from '../../src/cloudinit/types.js';
+import type { BuildSource } from '../../src/payload/drive-source.js';
 
 export const DOMAIN_UUID = '6f1c7e2a-3b4d-4e5f-8a9b-0c1d2e3f4a5b';
 
@@ -18,6 +19,11 @@ export function initialization(overrides: Partial<Initialization> = {}): Initial
     commands: [],
     ...overrides,
   };
+}
+
+/** Parsed settings as a drive source, built by the service's builder as a document would be. */
+export function settings(initialization: Initialization): BuildSource {
+  return { kind: 'settings', initialization };
 }
 
 export function facts(overrides: Partial<DomainFacts> = {}): DomainFacts {

@@ -12,12 +12,12 @@ import { join } from 'node:path';
 import { openStore } from '../../agent/daemon/store-setup.js';
 import { REPORT_PORT } from '../../src/cloudinit/index.js';
 import { parseInitialization } from '../../src/initialization/index.js';
-import { createIsoWriter } from '../../src/iso/index.js';
 import type { PayloadStore } from '../../src/payload/store.js';
 import { describeDomain } from '../../src/vm/domain-xml.js';
 import { InitWatcher } from '../../src/vm/init-watcher.js';
 import { VmService } from '../../src/vm/service.js';
 import { domainXml, LIBVIRT_TARGETS, type TestLibvirt } from '../helpers/libvirt.js';
+import { settings } from '../helpers/initialization.js';
 
 const INIT = parseInitialization('configdrive: 1\nhostname: channel-test\n').initialization;
 
@@ -35,7 +35,7 @@ for (const target of LIBVIRT_TARGETS) describe(`the VM.initialized channel on re
     stateDir = mkdtempSync(join(tmpdir(), 'init-channel-'));
     ({ store } = await openStore(lv.hv, { stateDir, isoGroup: '' }));
     const holder: { watcher?: InitWatcher } = {};
-    service = new VmService({ hv: lv.hv, store, writer: createIsoWriter('builtin'), onRun: (dom) => holder.watcher!.watch(dom) });
+    service = new VmService({ hv: lv.hv, store, writer: 'builtin', onRun: (dom) => holder.watcher!.watch(dom) });
     watcher = new InitWatcher({
       hv: lv.hv,
       store,
@@ -56,7 +56,7 @@ for (const target of LIBVIRT_TARGETS) describe(`the VM.initialized channel on re
     const name = `init-channel-${lv.kind}`;
     await lv.hv.define(domainXml({ name, macs: ['52:54:00:14:00:01'] }));
     const t0 = performance.now();
-    const { domain } = await service.start(name, INIT);
+    const { domain } = await service.start(name, settings(INIT));
     const startMs = performance.now() - t0;
     const path = store.channelPath(domain.uuid);
     const inactive = describeDomain(await lv.hv.getXml(domain, { inactive: true })).channels;
@@ -74,7 +74,7 @@ for (const target of LIBVIRT_TARGETS) describe(`the VM.initialized channel on re
     // A second start of the same drive keeps one channel and makes the new run pending.
     await lv.hv.destroy(domain);
     assert.equal(await watcher.sync().then(() => watcher.watching(domain.uuid)), false, 'a stopped domain is not watched');
-    await service.start(name, INIT);
+    await service.start(name, settings(INIT));
     assert.equal(describeDomain(await lv.hv.getXml(domain, { inactive: true })).channels.length, 1);
     const again = await service.get(name);
     assert.equal(again.initialization?.state, 'pending');

@@ -12,12 +12,13 @@ import { fileURLToPath } from 'node:url';
 import { openStore } from '../../agent/daemon/store-setup.js';
 import { USER_DATA_PATH } from '../../src/cloudinit/index.js';
 import { parseInitialization } from '../../src/initialization/index.js';
-import { createIsoWriter, readIsoFile } from '../../src/iso/index.js';
+import { readIsoFile } from '../../src/iso/index.js';
 import type { PayloadStore } from '../../src/payload/store.js';
 import { describeDomain } from '../../src/vm/domain-xml.js';
 import { METADATA_URI, parseRecord } from '../../src/vm/record.js';
 import { VmService } from '../../src/vm/service.js';
 import { domainXml, LIBVIRT_TARGETS, type TestLibvirt } from '../helpers/libvirt.js';
+import { settings } from '../helpers/initialization.js';
 
 const SEED = parseInitialization(readFileSync(resolve(dirname(fileURLToPath(import.meta.url)), '../../../test/fixtures/seed/initialization.xml'))).initialization;
 /** The seed's settings without its regenerate_ssh_keys, so that the agent's host-key rule decides. */
@@ -43,7 +44,7 @@ for (const target of LIBVIRT_TARGETS) describe(`instance generations and Run Onc
     lv = await target.open();
     stateDir = mkdtempSync(join(tmpdir(), 'lineage-state-'));
     ({ store } = await openStore(lv.hv, { stateDir, isoGroup: '' }));
-    service = new VmService({ hv: lv.hv, store, writer: createIsoWriter('builtin') });
+    service = new VmService({ hv: lv.hv, store, writer: 'builtin' });
   });
   after(async () => {
     await (lv as TestLibvirt | undefined)?.close();
@@ -61,7 +62,7 @@ for (const target of LIBVIRT_TARGETS) describe(`instance generations and Run Onc
     const id = (n: number) => `${dom.uuid}-g${String(n)}`;
     const seen: [string, number, string, boolean][] = [];
     const run = async (init: typeof BASE, options = {}) => {
-      const r = await service.start('lineage-vm', init, options);
+      const r = await service.start('lineage-vm', settings(init), options);
       seen.push([r.instance.instanceId, r.instance.generation, r.instance.reason, r.changed]);
       await lv.hv.destroy(dom);
       return r;
@@ -91,8 +92,8 @@ for (const target of LIBVIRT_TARGETS) describe(`instance generations and Run Onc
 
   it('keeps host-key regeneration for a domain that never ran, however often its settings change first', async () => {
     await lv.hv.define(domainXml({ name: 'clone-vm', machine: 'q35' }));
-    await service.attach('clone-vm', BASE);
-    const second = await service.attach('clone-vm', OTHER);
+    await service.attach('clone-vm', settings(BASE));
+    const second = await service.attach('clone-vm', settings(OTHER));
     assert.equal(second.instance.generation, 2);
     assert.equal(second.instance.firstInstance, true);
     assert.equal(await deletesHostKeys(second.payload.path), true);
@@ -100,17 +101,17 @@ for (const target of LIBVIRT_TARGETS) describe(`instance generations and Run Onc
 
   it('finds the last instance in the domain metadata when the agent record is lost', async () => {
     const dom = await lv.hv.define(domainXml({ name: 'lost-record-vm', machine: 'q35' }));
-    await service.start('lost-record-vm', BASE);
+    await service.start('lost-record-vm', settings(BASE));
     await lv.hv.destroy(dom);
     await store.removeRecord(dom.uuid);
-    const next = await service.start('lost-record-vm', OTHER);
+    const next = await service.start('lost-record-vm', settings(OTHER));
     assert.deepEqual([next.instance.instanceId, next.instance.reason], [`${dom.uuid}-g2`, 'settings changed'], 'never g1 again with other settings');
     await lv.hv.destroy(dom);
   });
 
   it('Run Once: the drive is in that run only; afterwards the definition has none, its image is gone, the lineage stays', async () => {
     const dom = await lv.hv.define(domainXml({ name: 'run-once-vm' }));
-    const once = await service.start('run-once-vm', SEED, { persistent: false });
+    const once = await service.start('run-once-vm', settings(SEED), { persistent: false });
     assert.equal(once.payload.runOnce, true);
     assert.deepEqual((await ourCdroms('run-once-vm', true)).map((d) => d.source), [once.payload.path], 'the running domain has the drive');
     assert.deepEqual(await ourCdroms('run-once-vm', false), [], 'its definition does not');
@@ -127,7 +128,7 @@ for (const target of LIBVIRT_TARGETS) describe(`instance generations and Run Onc
     assert.ok(describeDomain(await lv.hv.getXml(dom, { inactive: false })).disks.every((d) => d.source !== once.payload.path), 'a plain start has no drive');
     await lv.hv.destroy(dom);
 
-    const again = await service.start('run-once-vm', SEED, { persistent: false });
+    const again = await service.start('run-once-vm', settings(SEED), { persistent: false });
     assert.deepEqual([again.instance.instanceId, again.instance.reason], [once.instance.instanceId, 'unchanged']);
     await lv.hv.destroy(dom);
   });

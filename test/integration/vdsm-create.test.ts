@@ -10,7 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openStore } from '../../agent/daemon/store-setup.js';
 import { AgentError } from '../../src/errors.js';
-import { createIsoWriter, readIsoFile } from '../../src/iso/index.js';
+import { readIsoFile } from '../../src/iso/index.js';
 import { domainType } from '../../src/libvirt/embed.js';
 import type { PayloadStore } from '../../src/payload/store.js';
 import { describeDomain } from '../../src/vm/domain-xml.js';
@@ -32,7 +32,7 @@ describe('VM.create on real libvirt and QEMU (qemu:///embed)', function () {
     lv = await openEmbedded();
     stateDir = mkdtempSync(join(tmpdir(), 'vdsm-create-state-'));
     ({ store } = await openStore(lv.hv, { stateDir, isoGroup: '' }));
-    service = new VmService({ hv: lv.hv, store, writer: createIsoWriter('builtin') });
+    service = new VmService({ hv: lv.hv, store, writer: 'builtin' });
   });
   after(async () => {
     await (lv as TestLibvirt | undefined)?.close();

@@ -12,13 +12,18 @@ import { fileURLToPath } from 'node:url';
 import { readFileSync, readlinkSync } from 'node:fs';
 import { AgentError } from '../../src/errors.js';
 import { parseInitialization } from '../../src/initialization/index.js';
-import { createIsoWriter, readIsoFile, writeIsoImage, type IsoWriter } from '../../src/iso/index.js';
+import { readIsoFile, writeIsoImage, type IsoWriter } from '../../src/iso/index.js';
 import type { PayloadStore } from '../../src/payload/store.js';
 import { openStore } from '../../agent/daemon/store-setup.js';
 import { describeDomain } from '../../src/vm/domain-xml.js';
 import { METADATA_URI, parseRecord } from '../../src/vm/record.js';
 import { VmService } from '../../src/vm/service.js';
+import { CONFIG_TABLE } from '../../src/config/config.js';
+import { buildDriveImage } from '../../src/payload/build-drive.js';
+import { BuildPool, inlineBuilder, type DriveBuilder } from '../../src/payload/build-pool.js';
+import type { BuildSource } from '../../src/payload/drive-source.js';
 import { domainXml, LIBVIRT_TARGETS, type TestLibvirt } from '../helpers/libvirt.js';
+import { settings } from '../helpers/initialization.js';
 
 const procCmdline = (pid: string) => {
   try {
@@ -35,7 +40,14 @@ const procLink = (pid: string, fd: string) => {
   }
 };
 
-const SEED = parseInitialization(readFileSync(resolve(dirname(fileURLToPath(import.meta.url)), '../../../test/fixtures/seed/initialization.xml'))).initialization;
+const SEED_XML = readFileSync(resolve(dirname(fileURLToPath(import.meta.url)), '../../../test/fixtures/seed/initialization.xml'), 'utf8');
+const SEED = parseInitialization(SEED_XML).initialization;
+/** The seed's settings as a request carries them, with another host name when asked. */
+const seedRequest = (hostName?: string): BuildSource => ({
+  kind: 'initialization',
+  document: hostName === undefined ? SEED_XML : SEED_XML.replace('<address>cloudInitInstanceName</address>', `<address>${hostName}</address>`),
+  format: 'xml',
+});
 const MACS = ['52:54:00:12:00:01', '52:54:00:12:00:02', '52:54:00:12:00:03'];
 
 for (const target of LIBVIRT_TARGETS) describe(`VM flows on real libvirt and QEMU (${target.title})`, function () {
@@ -44,6 +56,7 @@ for (const target of LIBVIRT_TARGETS) describe(`VM flows on real libvirt and QEM
   let stateDir = '';
   let store: PayloadStore;
   let service: VmService;
+  let builder: BuildPool;
   let installIso = '';
   const warnings: string[] = [];
 
@@ -52,11 +65,14 @@ for (const target of LIBVIRT_TARGETS) describe(`VM flows on real libvirt and QEM
     stateDir = mkdtempSync(join(tmpdir(), 'vm-flows-state-'));
     // The daemon's own set-up: images in QEMU's group, checked readable by QEMU.
     ({ store } = await openStore(lv.hv, { stateDir, isoGroup: '' }));
-    service = new VmService({ hv: lv.hv, store, writer: createIsoWriter('builtin'), warn: (m) => warnings.push(m) });
+    // The daemon's build path: documents parsed and built on its build threads.
+    builder = new BuildPool({ threads: CONFIG_TABLE.buildThreads.default, idleMs: CONFIG_TABLE.buildThreadIdleMs.default });
+    service = new VmService({ hv: lv.hv, store, builder, writer: 'builtin', warn: (m) => warnings.push(m) });
     installIso = join(stateDir, 'install.iso');
     writeFileSync(installIso, writeIsoImage({ files: new Map([['README', new TextEncoder().encode('install media')]]) }, { volumeId: 'DEBIAN_12' }));
   });
   after(async () => {
+    await (builder as BuildPool | undefined)?.close();
     // before() may have failed before opening it.
     await (lv as TestLibvirt | undefined)?.close();
     rmSync(stateDir, { recursive: true, force: true });
@@ -71,7 +87,7 @@ for (const target of LIBVIRT_TARGETS) describe(`VM flows on real libvirt and QEM
 
   it("runs once with cloud-init on an i440fx domain: IDE CD-ROM, started paused, verified, resumed (seed test 1)", async () => {
     await lv.hv.define(domainXml({ name: 'pc-vm', macs: MACS }));
-    const result = await service.start('pc-vm', SEED);
+    const result = await service.start('pc-vm', seedRequest());
     assert.equal(result.payload.bus, 'ide');
     assert.equal(await lv.hv.state(result.domain), 'running');
     const disks = await liveDisks('pc-vm');
@@ -89,7 +105,7 @@ for (const target of LIBVIRT_TARGETS) describe(`VM flows on real libvirt and QEM
 
   it('keeps the install CD and its boot order on a q35 domain and adds a SATA drive beside it (seed test 2)', async () => {
     await lv.hv.define(domainXml({ name: 'q35-vm', machine: 'q35', installCd: installIso, macs: MACS }));
-    const result = await service.start('q35-vm', SEED);
+    const result = await service.start('q35-vm', seedRequest());
     const disks = await liveDisks('q35-vm');
     assert.equal(disks.length, 2);
     assert.deepEqual(disks[0], { device: 'cdrom', bus: 'sata', target: 'sda', source: installIso, bootOrder: 1 });
@@ -102,7 +118,7 @@ for (const target of LIBVIRT_TARGETS) describe(`VM flows on real libvirt and QEM
     const dom = await lv.hv.lookup('q35-vm');
     await lv.hv.destroy(dom);
     const before = images();
-    const again = await service.start('q35-vm', SEED);
+    const again = await service.start('q35-vm', seedRequest());
     assert.equal(again.changed, false);
     assert.equal((await liveDisks('q35-vm')).length, 2);
     assert.deepEqual(images(), before);
@@ -110,7 +126,7 @@ for (const target of LIBVIRT_TARGETS) describe(`VM flows on real libvirt and QEM
 
   it('changes the media of a running domain for a re-initialization, removing the old image', async () => {
     const old = (await store.readRecord((await lv.hv.lookup('pc-vm')).uuid))!.current!;
-    const result = await service.attach('pc-vm', { ...SEED, instanceId: 'reinit-1' });
+    const result = await service.attach('pc-vm', settings({ ...SEED, instanceId: 'reinit-1' }));
     assert.equal(result.changed, true);
     assert.equal(result.payload.target, old.target);
     assert.equal((await liveDisks('pc-vm'))[0]?.source, result.payload.path);
@@ -120,12 +136,12 @@ for (const target of LIBVIRT_TARGETS) describe(`VM flows on real libvirt and QEM
   it('hot-plugs a SCSI CD-ROM into a running domain with virtio-scsi, and refuses IDE hot-plug clearly', async () => {
     const scsi = await lv.hv.define(domainXml({ name: 'scsi-vm', virtioScsi: true }));
     await lv.hv.start(scsi, { paused: false });
-    const result = await service.attach('scsi-vm', SEED);
+    const result = await service.attach('scsi-vm', seedRequest());
     assert.equal(result.payload.bus, 'scsi');
     assert.equal((await liveDisks('scsi-vm')).find((d) => d.target === result.payload.target)?.source, result.payload.path);
     const ide = await lv.hv.define(domainXml({ name: 'ide-running' }));
     await lv.hv.start(ide, { paused: false });
-    await assert.rejects(service.attach('ide-running', SEED), (e: unknown) => e instanceof AgentError && e.code === 'DOMAIN_STATE');
+    await assert.rejects(service.attach('ide-running', seedRequest()), (e: unknown) => e instanceof AgentError && e.code === 'DOMAIN_STATE');
     assert.equal((await liveDisks('ide-running')).length, 0);
   });
 
@@ -143,16 +159,17 @@ for (const target of LIBVIRT_TARGETS) describe(`VM flows on real libvirt and QEM
 
   it('reports a missing domain as DOMAIN_NOT_FOUND with libvirt code 42, and writes nothing', async () => {
     const before = images();
-    await assert.rejects(service.start('no-such-domain', SEED), (e: unknown) => e instanceof AgentError && e.code === 'DOMAIN_NOT_FOUND' && e.details['libvirtCode'] === 42);
+    await assert.rejects(service.start('no-such-domain', seedRequest()), (e: unknown) => e instanceof AgentError && e.code === 'DOMAIN_NOT_FOUND' && e.details['libvirtCode'] === 42);
     assert.deepEqual(images(), before);
   });
 
   it('never attaches an image that does not read back as built', async () => {
     const ref = await lv.hv.define(domainXml({ name: 'bad-writer-vm' }));
     const liar: IsoWriter = { name: 'builtin', write: async (tree) => writeIsoImage(tree, { volumeId: 'NOT-CONFIG' }) };
-    const broken = new VmService({ hv: lv.hv, store, writer: liar });
+    const lyingBuilder: DriveBuilder = { ...inlineBuilder, build: (job) => buildDriveImage(SEED, job.facts, { writer: liar, label: job.label }, job.lineage) };
+    const broken = new VmService({ hv: lv.hv, store, builder: lyingBuilder, writer: 'builtin' });
     const before = images();
-    await assert.rejects(broken.start('bad-writer-vm', SEED), (e: unknown) => e instanceof AgentError && e.code === 'ISO_VERIFY_FAILED');
+    await assert.rejects(broken.start('bad-writer-vm', seedRequest()), (e: unknown) => e instanceof AgentError && e.code === 'ISO_VERIFY_FAILED');
     assert.equal(await lv.hv.state(ref), 'shutoff');
     assert.deepEqual(describeDomain(await lv.hv.getXml(ref, { inactive: true })).disks, []);
     assert.deepEqual(images(), before);
@@ -161,7 +178,7 @@ for (const target of LIBVIRT_TARGETS) describe(`VM flows on real libvirt and QEM
   it('leaves a domain that QEMU cannot start shut off and as it was', async () => {
     const ref = await lv.hv.define(domainXml({ name: 'too-big-vm', memoryMiB: 64 * 1024 * 1024 }));
     const before = images();
-    await assert.rejects(service.start('too-big-vm', SEED), (e: unknown) => e instanceof AgentError && e.code === 'LIBVIRT_ERROR');
+    await assert.rejects(service.start('too-big-vm', seedRequest()), (e: unknown) => e instanceof AgentError && e.code === 'LIBVIRT_ERROR');
     assert.equal(await lv.hv.state(ref), 'shutoff');
     assert.deepEqual(describeDomain(await lv.hv.getXml(ref, { inactive: true })).disks, []);
     assert.equal(await lv.hv.getMetadata(ref, METADATA_URI, { config: true }), null);
@@ -173,8 +190,8 @@ for (const target of LIBVIRT_TARGETS) describe(`VM flows on real libvirt and QEM
   it('drops the drive of a domain undefined behind its back, and only that one', async () => {
     const gone = await lv.hv.define(domainXml({ name: 'undefined-later-vm', macs: MACS }));
     const kept = await lv.hv.define(domainXml({ name: 'kept-vm', macs: MACS }));
-    const goneDrive = await service.attach('undefined-later-vm', SEED);
-    const keptDrive = await service.attach('kept-vm', SEED);
+    const goneDrive = await service.attach('undefined-later-vm', seedRequest());
+    const keptDrive = await service.attach('kept-vm', seedRequest());
     await lv.hv.undefine(gone);
     assert.deepEqual(await service.sweepVanished(), [gone.uuid]);
     assert.equal(existsSync(goneDrive.payload.path), false);
@@ -189,7 +206,7 @@ for (const target of LIBVIRT_TARGETS) describe(`VM flows on real libvirt and QEM
     const runs = 10;
     let deferred = 0;
     for (let i = 0; i < runs; i++) {
-      const started = await service.start('detach-loop-vm', { ...SEED, hostName: `loop${String(i)}` });
+      const started = await service.start('detach-loop-vm', seedRequest(`loop${String(i)}`));
       const result = await service.detach('detach-loop-vm');
       assert.equal(describeDomain(await lv.hv.getXml(dom, { inactive: true })).disks.find((d) => d.source === started.payload.path), undefined, 'the definition no longer has it');
       assert.equal(await lv.hv.getMetadata(dom, METADATA_URI, { config: true }), null);
@@ -221,7 +238,7 @@ for (const target of LIBVIRT_TARGETS) describe(`VM flows on real libvirt and QEM
     const names = Array.from({ length: 20 }, (_, i) => `par-${String(i).padStart(2, '0')}`);
     for (const name of names) await lv.hv.define(domainXml({ name, machine: names.indexOf(name) % 2 === 0 ? 'pc' : 'q35' }));
     const started = performance.now();
-    const results = await Promise.all(names.map((name) => service.start(name, { ...SEED, hostName: name })));
+    const results = await Promise.all(names.map((name) => service.start(name, seedRequest(name))));
     const seconds = (performance.now() - started) / 1000;
     for (const r of results) {
       assert.equal(await lv.hv.state(r.domain), 'running');

@@ -6,7 +6,8 @@ import { AgentError } from '../../src/errors.js';
 import { readIsoFile, readIsoImage } from '../../src/iso/index.js';
 import type { BuildJob } from '../../src/payload/build-job.js';
 import { BuildPool, inlineBuilder } from '../../src/payload/build-pool.js';
-import { DOMAIN_UUID } from '../helpers/initialization.js';
+import { parseInitialization } from '../../src/initialization/index.js';
+import { DOMAIN_UUID, settings } from '../helpers/initialization.js';
 
 const SEED_XML = readFileSync(new URL('../../../test/fixtures/seed/initialization.xml', import.meta.url), 'utf8');
 const FACTS = { uuid: DOMAIN_UUID, nics: [{ mac: '52:54:00:00:00:01' }, { mac: '52:54:00:00:00:02' }, { mac: '52:54:00:00:00:03' }] };
@@ -56,6 +57,16 @@ describe('BuildPool', function () {
     assert.equal(image.volumeId, 'cidata');
     assert.deepEqual([...image.files.keys()].sort(), ['meta-data', 'network-config', 'user-data']);
     assert.equal(threaded.instance.instanceId, `${DOMAIN_UUID}-g1`);
+  });
+
+  it('builds parsed settings on the calling thread, passwords kept (a structured clone would empty their Redacted), the same drive as their document', async () => {
+    const parsed = parseInitialization(SEED_XML).initialization;
+    // A thread that dies on any job: the settings never reach one.
+    const [fromSettings, fromDocument] = await Promise.all([pool({ script: DYING_THREAD }).build({ ...job(SEED_XML), source: settings(parsed) }), inlineBuilder.build(job(SEED_XML))]);
+    assert.equal(fromSettings.contentDigest, fromDocument.contentDigest);
+    assert.match(Buffer.from(fromSettings.tree.get('openstack/latest/user_data')!).toString(), /\$6\$/);
+    const saved = await pool({ script: DYING_THREAD }).buildToFile({ ...job(SEED_XML), source: settings(parsed) }, { dir });
+    assert.equal(saved.contentDigest, fromDocument.contentDigest);
   });
 
   it('fails a bad document with INVALID_INITIALIZATION naming the field, and the thread serves the next job', async () => {

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AgentError } from '../../src/errors.js';
-import { createIsoWriter, readIsoFile } from '../../src/iso/index.js';
+import { readIsoFile } from '../../src/iso/index.js';
 import { PayloadStore } from '../../src/payload/store.js';
 import { parseAction } from '../../src/rpc/actions.js';
 import { recover } from '../../src/vm/recover.js';
@@ -123,7 +123,7 @@ describe('VM.create flow (libvirt stand-in)', () => {
     store = new PayloadStore({ dir });
     await store.init();
     warnings = [];
-    service = new VmService({ hv, store, writer: createIsoWriter('builtin'), warn: (m) => warnings.push(m) });
+    service = new VmService({ hv, store, writer: 'builtin', warn: (m) => warnings.push(m) });
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -8,12 +8,12 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AgentError } from '../../src/errors.js';
-import { createIsoWriter, readIsoFile } from '../../src/iso/index.js';
+import { readIsoFile } from '../../src/iso/index.js';
 import { PayloadStore } from '../../src/payload/store.js';
 import { VmService, type Notify } from '../../src/vm/service.js';
 import { FakeDomains } from '../fakes/fake-domains.js';
 import { seedInitialization } from '../cloudinit/cases.js';
-import { initialization } from '../helpers/initialization.js';
+import { initialization, settings } from '../helpers/initialization.js';
 
 const VM = { uuid: '6f1c7e2a-3b4d-4e5f-8a9b-0c1d2e3f4a5b', name: 'seed-vm' };
 const INSTALL_CD = { device: 'cdrom', bus: 'sata', target: 'sda', source: '/isos/debian.iso' };
@@ -34,7 +34,7 @@ describe('vm service flows (libvirt stand-in)', () => {
     await store.init();
     events = [];
     const notify: Notify = (method, params) => events.push([method, params]);
-    service = new VmService({ hv, store, writer: createIsoWriter('builtin'), notify });
+    service = new VmService({ hv, store, writer: 'builtin', notify });
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -59,7 +59,7 @@ describe('vm service flows (libvirt stand-in)', () => {
   });
 
   it('VM.start puts a SATA CD-ROM in the definition, starts paused, verifies, resumes; the install CD stays', async () => {
-    const result = await service.start('seed-vm', seedInitialization());
+    const result = await service.start('seed-vm', settings(seedInitialization()));
     assert.equal(result.changed, true);
     assert.equal(result.payload.target, 'sdb');
     assert.equal(result.payload.bus, 'sata');
@@ -78,9 +78,9 @@ describe('vm service flows (libvirt stand-in)', () => {
   });
 
   it('repeating VM.start with the same settings changes nothing and adds no device', async () => {
-    const first = await service.start(VM.uuid, seedInitialization());
+    const first = await service.start(VM.uuid, settings(seedInitialization()));
     await hv.destroy(VM);
-    const again = await service.start(VM.uuid, seedInitialization());
+    const again = await service.start(VM.uuid, settings(seedInitialization()));
     assert.equal(again.changed, false);
     assert.equal(again.payload.path, first.payload.path);
     assert.equal(configDisks().length, 2);
@@ -89,26 +89,26 @@ describe('vm service flows (libvirt stand-in)', () => {
   });
 
   it('warns that a guest keeps its cached instance when a new instance-id follows the domain UUID', async () => {
-    const first = await service.start(VM.uuid, { ...seedInitialization(), instanceId: VM.uuid });
+    const first = await service.start(VM.uuid, settings({ ...seedInitialization(), instanceId: VM.uuid }));
     assert.equal(first.warnings.length, 1);
     assert.match(first.warnings[0] ?? '', /instance-id 6f1c7e2a-\S+ is the domain UUID.*never read a later drive/);
     await hv.destroy(VM);
-    const renewed = await service.start(VM.uuid, seedInitialization());
+    const renewed = await service.start(VM.uuid, settings(seedInitialization()));
     assert.equal(renewed.payload.instanceId, `${VM.uuid}-g2`);
     assert.equal(renewed.warnings.length, 1);
     assert.match(renewed.warnings[0] ?? '', /this guest's cloud-init ran with instance-id 6f1c7e2a-\S+, the domain UUID: it keeps that instance from its cache/);
     await hv.destroy(VM);
-    const third = await service.start(VM.uuid, { ...seedInitialization(), instanceId: 'rebuild-3' });
+    const third = await service.start(VM.uuid, settings({ ...seedInitialization(), instanceId: 'rebuild-3' }));
     assert.deepEqual(third.warnings, [], 'once the instance-id is not the UUID, a new one is read');
     await hv.destroy(VM);
     await service.detach(VM.uuid);
-    const back = await service.start(VM.uuid, seedInitialization());
+    const back = await service.start(VM.uuid, settings(seedInitialization()));
     assert.deepEqual([back.instance.instanceId, back.instance.reason, back.warnings], ['rebuild-3', 'unchanged', []], 'the lineage outlives the detach');
   });
 
   it('a failure before resume destroys the domain and restores definition, record and files', async () => {
     hv.failures.set('resume', new AgentError('LIBVIRT_ERROR', 'injected resume failure'));
-    await assert.rejects(service.start(VM.name, seedInitialization()), /injected resume failure/);
+    await assert.rejects(service.start(VM.name, settings(seedInitialization())), /injected resume failure/);
     assert.equal(hv.domain(VM.uuid).state, 'shutoff');
     assert.deepEqual(configDisks(), [INSTALL_CD]);
     assert.equal(hv.domain(VM.uuid).config.metadata.size, 0);
@@ -118,7 +118,7 @@ describe('vm service flows (libvirt stand-in)', () => {
   });
 
   it('commits the record before the guest runs: a full disk at that write leaves the domain shut off and says so, never "failed" while it runs', async () => {
-    const first = await service.start(VM.name, seedInitialization());
+    const first = await service.start(VM.name, settings(seedInitialization()));
     await hv.destroy(VM);
     // The store's commit of the new drive (the write that names it current) fails.
     const write = store.writeRecord.bind(store);
@@ -128,7 +128,7 @@ describe('vm service flows (libvirt stand-in)', () => {
       }
       return write(record, options);
     };
-    await assert.rejects(service.start(VM.name, initialization({ hostName: 'other' })), (e: unknown) => e instanceof AgentError && e.code === 'IO_ERROR');
+    await assert.rejects(service.start(VM.name, settings(initialization({ hostName: 'other' }))), (e: unknown) => e instanceof AgentError && e.code === 'IO_ERROR');
     assert.equal(hv.domain(VM.uuid).state, 'shutoff', 'the guest never ran with a drive the record does not name');
     assert.ok(!hv.calls.slice(hv.calls.lastIndexOf('start paused')).includes('resume'));
     assert.deepEqual((await store.readRecord(VM.uuid))?.current, first.payload);
@@ -144,33 +144,33 @@ describe('vm service flows (libvirt stand-in)', () => {
       seen.push(`${record.pending?.op ?? 'none'}${record.pending?.start === true ? '+start' : ''} ${hv.domain(VM.uuid).state}`);
       return write(record, options);
     };
-    await service.start(VM.name, seedInitialization());
+    await service.start(VM.name, settings(seedInitialization()));
     assert.deepEqual(seen, ['attach+start shutoff', 'resume paused', 'none running']);
     await hv.destroy(VM);
     seen.length = 0;
-    await service.start(VM.name, seedInitialization());
+    await service.start(VM.name, settings(seedInitialization()));
     assert.deepEqual(seen, ['resume shutoff', 'resume paused', 'none running'], 'the same drive again journals its start too');
   });
 
   it('resolves a change a crash left half done before making the next one, and refuses with DOMAIN_STATE while libvirt cannot', async () => {
-    const first = await service.start(VM.name, seedInitialization());
+    const first = await service.start(VM.name, settings(seedInitialization()));
     await hv.destroy(VM);
     // A crash between journaling a detach and making it.
     await store.writeRecord({ version: 1, uuid: VM.uuid, name: VM.name, current: first.payload, pending: { op: 'detach', startedAt: 'x' } });
     hv.failures.set('state', new AgentError('LIBVIRT_ERROR', 'cannot acquire state change lock'));
-    await assert.rejects(service.start(VM.name, initialization({ hostName: 'other' })), (e: unknown) => e instanceof AgentError && e.code === 'DOMAIN_STATE' && /half done by a crash .*cannot acquire state change lock/.test(e.message));
+    await assert.rejects(service.start(VM.name, settings(initialization({ hostName: 'other' }))), (e: unknown) => e instanceof AgentError && e.code === 'DOMAIN_STATE' && /half done by a crash .*cannot acquire state change lock/.test(e.message));
     assert.equal((await store.readRecord(VM.uuid))?.pending?.op, 'detach', 'nothing was built on top of it');
-    const again = await service.start(VM.name, initialization({ hostName: 'other' }));
+    const again = await service.start(VM.name, settings(initialization({ hostName: 'other' })));
     assert.equal(again.changed, true);
     assert.equal((await store.readRecord(VM.uuid))?.pending, undefined);
     assert.deepEqual(images(), [again.payload.path.split('/').pop()], 'the detached drive went first, then the new one came');
   });
 
   it('a failure while changing the definition leaves the previous drive in place', async () => {
-    const first = await service.start(VM.name, seedInitialization());
+    const first = await service.start(VM.name, settings(seedInitialization()));
     await hv.destroy(VM);
     hv.failures.set('setMetadata', new AgentError('LIBVIRT_ERROR', 'injected metadata failure'));
-    await assert.rejects(service.start(VM.name, initialization({ hostName: 'other' })), /injected metadata failure/);
+    await assert.rejects(service.start(VM.name, settings(initialization({ hostName: 'other' }))), /injected metadata failure/);
     assert.deepEqual(configDisks()[1], { device: 'cdrom', bus: 'sata', target: 'sdb', source: first.payload.path });
     assert.deepEqual(images(), [first.payload.path.split('/').pop()]);
     assert.deepEqual((await store.readRecord(VM.uuid))?.current, first.payload);
@@ -178,15 +178,15 @@ describe('vm service flows (libvirt stand-in)', () => {
 
   it('refuses VM.start on a running domain, and Payload.attach where a SATA CD-ROM would need hot-plug', async () => {
     await hv.start(VM, { paused: false });
-    await assert.rejects(service.start(VM.name, seedInitialization()), (e: unknown) => e instanceof AgentError && e.code === 'DOMAIN_STATE' && /is running/.test(e.message));
-    await assert.rejects(service.attach(VM.name, seedInitialization()), (e: unknown) => e instanceof AgentError && e.code === 'DOMAIN_STATE' && /cannot be hot-plugged/.test(e.message));
+    await assert.rejects(service.start(VM.name, settings(seedInitialization())), (e: unknown) => e instanceof AgentError && e.code === 'DOMAIN_STATE' && /is running/.test(e.message));
+    await assert.rejects(service.attach(VM.name, settings(seedInitialization())), (e: unknown) => e instanceof AgentError && e.code === 'DOMAIN_STATE' && /cannot be hot-plugged/.test(e.message));
     assert.deepEqual(images(), []);
     assert.equal(await store.readRecord(VM.uuid), undefined);
   });
 
   it('Payload.attach on a running domain changes the media of our CD-ROM and drops the old image', async () => {
-    const first = await service.start(VM.name, seedInitialization());
-    const second = await service.attach(VM.name, initialization({ hostName: 'renamed', instanceId: 'iid-2' }));
+    const first = await service.start(VM.name, settings(seedInitialization()));
+    const second = await service.attach(VM.name, settings(initialization({ hostName: 'renamed', instanceId: 'iid-2' })));
     assert.equal(second.changed, true);
     assert.equal(second.payload.target, 'sdb');
     assert.notEqual(second.payload.path, first.payload.path);
@@ -197,7 +197,7 @@ describe('vm service flows (libvirt stand-in)', () => {
   });
 
   it('Payload.detach removes our CD-ROM and image and nothing else; the record keeps only the lineage', async () => {
-    const attached = await service.attach(VM.name, seedInitialization());
+    const attached = await service.attach(VM.name, settings(seedInitialization()));
     const result = await service.detach(VM.name);
     assert.equal(result.removed?.path, attached.payload.path);
     assert.deepEqual(configDisks(), [INSTALL_CD]);
@@ -210,7 +210,7 @@ describe('vm service flows (libvirt stand-in)', () => {
   });
 
   it('Payload.detach of a running domain whose eject QEMU refuses: out of the definition now, out of the guest when its run ends', async () => {
-    const started = await service.start(VM.name, seedInitialization());
+    const started = await service.start(VM.name, settings(seedInitialization()));
     hv.failures.set('updateDevice', new AgentError('LIBVIRT_ERROR', "internal error: unable to execute QEMU command 'blockdev-remove-medium': Tray of device 'sata0-0-1' is not open"));
     const result = await service.detach(VM.name);
     assert.match(result.deferred ?? '', /the running guest keeps the drive until it stops/);
@@ -227,9 +227,9 @@ describe('vm service flows (libvirt stand-in)', () => {
   });
 
   it('Payload.attach on a running domain whose new drive QEMU refuses after taking the old one out: the definition gets it, the reply says the run has none, and later changes in that run go to the definition only', async () => {
-    const first = await service.start(VM.name, seedInitialization());
+    const first = await service.start(VM.name, settings(seedInitialization()));
     hv.failures.set('updateDevice', new AgentError('LIBVIRT_ERROR', "internal error: unable to execute QEMU command 'blockdev-insert-medium': Tray of the device is not open"));
-    const second = await service.attach(VM.name, initialization({ hostName: 'renamed' }));
+    const second = await service.attach(VM.name, settings(initialization({ hostName: 'renamed' })));
     assert.match(second.deferred ?? '', /CD-ROM stays empty until it stops \(QEMU took the previous drive out and refused this one: .*blockdev-insert-medium/);
     assert.equal(second.verified.liveSource, false, 'the live view is not what the guest has');
     assert.equal(configDisks()[1]?.source, second.payload.path, 'the next start reads the new drive');
@@ -238,7 +238,7 @@ describe('vm service flows (libvirt stand-in)', () => {
     assert.equal(existsSync(second.payload.path), true);
 
     const before = hv.calls.length;
-    const third = await service.attach(VM.name, initialization({ hostName: 'third' }));
+    const third = await service.attach(VM.name, settings(initialization({ hostName: 'third' })));
     assert.match(third.deferred ?? '', /QEMU refused an earlier drive in this run/);
     assert.deepEqual(hv.calls.slice(before).filter((c) => c.startsWith('updateDevice')), ['updateDevice config'], 'no live change is tried on a tray libvirt misreads');
     assert.equal(existsSync(second.payload.path), false);
@@ -251,9 +251,9 @@ describe('vm service flows (libvirt stand-in)', () => {
   });
 
   it('Payload.detach in a run whose tray QEMU left empty tries no eject and deletes the image', async () => {
-    await service.start(VM.name, seedInitialization());
+    await service.start(VM.name, settings(seedInitialization()));
     hv.failures.set('updateDevice', new AgentError('LIBVIRT_ERROR', "internal error: unable to execute QEMU command 'blockdev-insert-medium': Tray of the device is not open"));
-    const attached = await service.attach(VM.name, initialization({ hostName: 'renamed' }));
+    const attached = await service.attach(VM.name, settings(initialization({ hostName: 'renamed' })));
     const before = hv.calls.length;
     const result = await service.detach(VM.name);
     assert.equal(result.deferred, null);
@@ -263,7 +263,7 @@ describe('vm service flows (libvirt stand-in)', () => {
   });
 
   it('Payload.detach refused for another reason changes nothing and says why', async () => {
-    const started = await service.start(VM.name, seedInitialization());
+    const started = await service.start(VM.name, settings(seedInitialization()));
     hv.failures.set('updateDevice', new AgentError('LIBVIRT_ERROR', 'injected eject failure'));
     await assert.rejects(service.detach(VM.name), /injected eject failure/);
     assert.equal(configDisks()[1]?.source, started.payload.path);
@@ -272,15 +272,15 @@ describe('vm service flows (libvirt stand-in)', () => {
   });
 
   it('names a missing domain with DOMAIN_NOT_FOUND and writes nothing', async () => {
-    await assert.rejects(service.start('no-such-vm', seedInitialization()), (e: unknown) => e instanceof AgentError && e.code === 'DOMAIN_NOT_FOUND');
+    await assert.rejects(service.start('no-such-vm', settings(seedInitialization())), (e: unknown) => e instanceof AgentError && e.code === 'DOMAIN_NOT_FOUND');
     assert.deepEqual(images(), []);
   });
 
   it('drops the drive of a domain undefined behind its back, with a notification, and keeps the others', async () => {
     const other = { uuid: '11111111-2222-3333-4444-555555555555', name: 'other' };
     hv.define(other, { machine: 'pc' });
-    const gone = await service.attach(VM.name, seedInitialization());
-    const kept = await service.attach('other', initialization({ hostName: 'kept' }));
+    const gone = await service.attach(VM.name, settings(seedInitialization()));
+    const kept = await service.attach('other', settings(initialization({ hostName: 'kept' })));
     hv.domains.delete(VM.uuid);
     assert.deepEqual(await service.sweepVanished(), [VM.uuid]);
     assert.equal(existsSync(gone.payload.path), false);
@@ -292,8 +292,8 @@ describe('vm service flows (libvirt stand-in)', () => {
 
   it('serializes concurrent requests for one domain: two attaches leave one device and one image', async () => {
     const [a, b] = await Promise.all([
-      service.attach(VM.name, initialization({ hostName: 'one' })),
-      service.attach(VM.name, initialization({ hostName: 'two' })),
+      service.attach(VM.name, settings(initialization({ hostName: 'one' }))),
+      service.attach(VM.name, settings(initialization({ hostName: 'two' }))),
     ]);
     assert.equal(a.payload.target, b.payload.target);
     assert.equal(configDisks().length, 2);

@@ -3,7 +3,10 @@
 and writes them as one JSON line to the second serial port, then powers the guest off.
 
 It reports facts only; the host decides what they mean. Nothing here reads the config
-drive: what the test learns is what the guest really did with it.
+drive for a fact: what the test learns is what the guest really did with it. The one
+exception is a wait: when the drive wrote REBOOT_TRIGGER, the guest stays up after its
+report until a CD-ROM holds another instance than cloud-init's (the host changed the
+drive of the running guest), and then reboots, as a user would, instead of powering off.
 """
 import base64
 import glob
@@ -191,6 +194,44 @@ def facts():
     return out
 
 
+REBOOT_TRIGGER = "/etc/configdrive-e2e/reboot-on-new-drive"
+CD_MOUNT = "/run/configdrive-e2e-cd"
+
+
+def drive_instance_ids():
+    """The instance-id (meta_data.json's uuid) of each config-2 CD-ROM the guest holds now."""
+    ids = set()
+    os.makedirs(CD_MOUNT, exist_ok=True)
+    for dev in sorted(glob.glob("/dev/sr*")):
+        # Opening the device makes the kernel look for a changed medium.
+        if run("mount", "-o", "ro", "-t", "iso9660", dev, CD_MOUNT)["rc"] != 0:
+            continue
+        try:
+            with open(os.path.join(CD_MOUNT, "openstack/latest/meta_data.json")) as f:
+                ids.add(json.load(f).get("uuid"))
+        except (OSError, ValueError):
+            pass
+        finally:
+            run("umount", CD_MOUNT)
+    return ids
+
+
+def reboot_on_new_drive(timeout_s=900):
+    """True once a new drive is in and the reboot is asked for; False after the timeout.
+    The trigger goes first, so the next boot reports and powers off."""
+    current = (read("/var/lib/cloud/data/instance-id") or "").strip()
+    os.remove(REBOOT_TRIGGER)
+    os.sync()
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        ids = drive_instance_ids()
+        if ids and current not in ids:
+            subprocess.run(["systemctl", "reboot", "--force"])
+            return True
+        time.sleep(1)
+    return False
+
+
 def main():
     try:
         body = facts()
@@ -202,6 +243,8 @@ def main():
         port.flush()
         termios.tcdrain(port.fileno())  # a tty cannot be fsynced; this waits for the UART
     os.sync()
+    if os.path.exists(REBOOT_TRIGGER) and reboot_on_new_drive():
+        return 0
     if "configdrive_e2e.stay" not in (read("/proc/cmdline") or ""):
         # Everything that matters is synced: skip stopping each unit (about 14 s under
         # TCG); systemd still kills processes and remounts the root read-only.
