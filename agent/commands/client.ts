@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { buffer } from 'node:stream/consumers';
+import { DEFAULT_DRIVE_FORMAT, DRIVE_FORMATS, isDriveFormat } from '../../src/cloudinit/index.js';
 import { AgentError } from '../../src/errors.js';
 import { detectFormat } from '../../src/initialization/index.js';
 import { RpcClient } from '../../src/rpc/client.js';
@@ -82,6 +83,11 @@ const REINITIALIZE_HELP = `
       --reinitialize  a new instance even if the settings are unchanged: cloud-init in the
                       guest runs its first-boot modules again on the next boot`;
 
+const FORMAT_HELP = `
+      --format F      the drive's layout: ${DRIVE_FORMATS.join(' or ')} (default ${DEFAULT_DRIVE_FORMAT}, label
+                      config-2); nocloud writes cloud-init's NoCloud files under label
+                      cidata. Only for an initialization file: a .iso keeps its own`;
+
 const RUN_ONCE_HELP = `
       --run-once      oVirt's Run Once: the drive is in this run only, the definition keeps
                       none, and the next plain start boots without it (cloud-init then does
@@ -93,16 +99,28 @@ function domainCommand(name: 'start' | 'attach', method: 'VM.start' | 'Payload.a
     name,
     summary,
     help:
-      `Usage: configdrive ${name} DOMAIN INPUT [--reinitialize]${runOnce ? ' [--run-once]' : ''} [--socket PATH] [--json]\n\n${detail}\nDOMAIN is a name or UUID; INPUT an initialization file (.xml, .json, .yaml), - for stdin,\nor a drive built earlier (.iso: a Payload.build result, or a file in a directory the\ndaemon's imageDirs setting allows).\n\n` +
+      `Usage: configdrive ${name} DOMAIN INPUT [--format F] [--reinitialize]${runOnce ? ' [--run-once]' : ''} [--socket PATH] [--json]\n\n${detail}\nDOMAIN is a name or UUID; INPUT an initialization file (.xml, .json, .yaml), - for stdin,\nor a drive built earlier (.iso: a Payload.build result, or a file in a directory the\ndaemon's imageDirs setting allows).\n\n` +
       `Instance-ids: the agent names each drive <domain-uuid>-g<N>. N stays while the settings\nstay (the guest re-runs nothing) and goes up when they change (the guest applies them\non its next boot, keeping its SSH host keys unless regenerate_ssh_keys is set).\n` +
-      `${COMMON.replace('\nOptions:', `\nOptions:${REINITIALIZE_HELP}${runOnce ? RUN_ONCE_HELP : ''}`)}`,
+      `${COMMON.replace('\nOptions:', `\nOptions:${FORMAT_HELP}${REINITIALIZE_HELP}${runOnce ? RUN_ONCE_HELP : ''}`)}`,
     async run(argv, io) {
-      const { values, positionals } = parseCommandLine(argv, { ...GLOBAL_OPTIONS, reinitialize: { type: 'boolean', default: false }, 'run-once': { type: 'boolean', default: false } });
+      const { values, positionals } = parseCommandLine(argv, {
+        ...GLOBAL_OPTIONS,
+        format: { type: 'string' },
+        reinitialize: { type: 'boolean', default: false },
+        'run-once': { type: 'boolean', default: false },
+      });
       if (positionals.length !== 2) throw new UsageError('expected DOMAIN and INPUT');
       if (!runOnce && values['run-once']) throw new UsageError('--run-once is for configdrive start');
+      const format = values.format;
+      if (format !== undefined && !isDriveFormat(format)) throw new UsageError(`--format must be ${DRIVE_FORMATS.join(' or ')}, not '${format}'`);
       const source = await readSource(positionals[1]!, io);
+      if (format !== undefined && 'image' in source) throw new UsageError('--format is for an initialization file; a drive built earlier (.iso) keeps its own format');
       const client = await connect(values.socket);
-      const flags = { ...(values.reinitialize ? { reinitialize: true } : {}), ...(values['run-once'] ? { persistent: false } : {}) };
+      const flags = {
+        ...(format === undefined ? {} : { driveFormat: format }),
+        ...(values.reinitialize ? { reinitialize: true } : {}),
+        ...(values['run-once'] ? { persistent: false } : {}),
+      };
       try {
         print(io, values.json, await client.call(method, { domain: positionals[0]!, ...source, ...flags }), attachText);
       } finally {
