@@ -8,20 +8,20 @@
  */
 import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { USER_DATA_PATH } from '../../src/cloudinit/index.js';
 import { readIsoFile, writeIsoImage } from '../../src/iso/index.js';
 import { kvmUsable } from '../../src/libvirt/embed.js';
 import type { Hypervisor } from '../../src/libvirt/hypervisor.js';
-import { openStore } from '../../agent/daemon/store-setup.js';
 import { describeDomain } from '../../src/vm/domain-xml.js';
 import type { DomainRef } from '../../src/vm/ports.js';
-import { InitWatcher } from '../../src/vm/init-watcher.js';
 import { VmService, type AttachResult } from '../../src/vm/service.js';
+import { parseVdsmCreate } from '../../src/vm/vdsm-xml.js';
 import { LIBVIRT_TARGETS, type TestLibvirt } from '../helpers/libvirt.js';
-import { firstBoot, generation2, noDrive, sameDrive } from './guest-checks.js';
+import { firstBoot, generation2, initialized as initializedCheck, noDrive, sameDrive } from './guest-checks.js';
+import { openGuestAgent, type GuestAgent } from './guest-agent.js';
 import { MATRIX_TABLE } from './matrix-table.js';
 import { ALICE_KEY, expectedOf, fixture, GUEST_RULE, GUEST_RULE_XML, RENEWED, RENEWED_EXPECTED, ROOT_KEY, SEED } from './requests.js';
 import { addrs, evidence, linkByMac, pathContent, rendererOf, shadowVerifies, systemUsers } from './guest-facts.js';
@@ -56,11 +56,8 @@ for (const target of LIBVIRT_TARGETS) describe(`A real Debian 12 guest with stoc
   let lv: TestLibvirt;
   let hv: Hypervisor;
   let service: VmService;
-  let watcher: InitWatcher;
-  /** VM.initialized notifications with the host's clock when each arrived; and the lines the watcher dropped. */
-  const initialized: { params: Record<string, unknown>; at: number }[] = [];
-  const dropped: string[] = [];
-  const reportsOf = (name: string) => initialized.filter((n) => (n.params['domain'] as { name: string }).name === name);
+  let agent: GuestAgent;
+  const reportsOf = (name: string) => agent.reportsOf(name);
   let work = '';
   const full: GuestSpec = {
     name: 'e2e-full',
@@ -83,24 +80,15 @@ for (const target of LIBVIRT_TARGETS) describe(`A real Debian 12 guest with stoc
     console.log(`      guest image: ${image.summary}`);
     lv = await target.open();
     hv = lv.hv;
-    const { store } = await openStore(hv, { stateDir: join(work, 'state'), isoGroup: '' });
-    const holder: { watcher?: InitWatcher } = {};
-    service = new VmService({ hv, store, writer: 'builtin', warn: (m) => console.log(`      warning: ${m}`), onRun: (dom) => holder.watcher!.watch(dom) });
-    watcher = new InitWatcher({
-      hv,
-      store,
-      update: (uuid, change) => service.updateRecord(uuid, change),
-      notify: (_method, params) => initialized.push({ params, at: Date.now() }),
-      log: { info: () => undefined, warning: (_m, f) => dropped.push(String(f?.['reason'] ?? '')) },
-    });
-    holder.watcher = watcher;
+    agent = await openGuestAgent(hv, join(work, 'state'));
+    service = agent.service;
     fullSpec = { ...full, workDir: work };
     await createOverlay(image, fullSpec);
     await hv.define(guestDomainXml(image, fullSpec));
   });
 
   after(async () => {
-    (watcher as InitWatcher | undefined)?.close();
+    await (agent as GuestAgent | undefined)?.close();
     // before() may have failed before opening the connection.
     await (lv as TestLibvirt | undefined)?.close();
     // Each boot's console and facts stay for whoever has to find out why.
@@ -142,6 +130,8 @@ for (const target of LIBVIRT_TARGETS) describe(`A real Debian 12 guest with stoc
           : row === 'R3'
             ? noDrive(f, first!, expected)
             : await generation2(f, first!, expected, { ...RENEWED_EXPECTED, instanceId: `${dom.uuid}-g2` });
+    const instanceId = row === 'R3' ? null : row === 'R4' ? `${dom.uuid}-g2` : expected.instanceId;
+    checks.push(initializedCheck(reportsOf(fullSpec.name).map((n) => n.params), f, instanceId));
     if (row === 'R1') MATRIX_TABLE.guest('bookworm', `cloud-init ${f.cloud_init_version}, Python ${f.python_version}, ${rendererOf(f)} renderer; two guests at a time`);
     const us = f.cloud_final_done_us;
     MATRIX_TABLE.record('bookworm', row, checks, { reportS: b.seconds, cloudFinalS: us === null || us === 0 ? null : us / 1e6 });
@@ -285,13 +275,7 @@ for (const target of LIBVIRT_TARGETS) describe(`A real Debian 12 guest with stoc
     printLatency('second boot, same drive', reports[1]!);
   });
 
-  /** A start by others (virsh, an engine): the daemon's sweep would find it; here it is connected at once. */
-  async function plainStart(name: string): Promise<DomainRef> {
-    const dom = await hv.lookup(name);
-    await hv.start(dom, { paused: false });
-    await watcher.watch(dom);
-    return dom;
-  }
+  const plainStart = (name: string) => agent.plainStart(name);
 
   it('R3: a boot without the drive does not run cloud-init at all: nothing destroyed, no fallback network, no waiting', async () => {
     const first = boots.get('first boot');
@@ -368,11 +352,11 @@ for (const target of LIBVIRT_TARGETS) describe(`A real Debian 12 guest with stoc
     const errors = n.params['errors'] as string[];
     assert.ok(errors.some((e) => /scripts.user|Runparts/i.test(e)), `cloud-init's own message: ${JSON.stringify(errors)}`);
     printLatency('failing script', n);
-    for (const why of ['not JSON', 'line over the 8192-byte limit', "nonce is not the current drive's"]) assert.ok(dropped.includes(why), `dropped: ${why}: ${JSON.stringify(dropped)}`);
+    for (const why of ['not JSON', 'line over the 8192-byte limit', "nonce is not the current drive's"]) assert.ok(agent.dropped.includes(why), `dropped: ${why}: ${JSON.stringify(agent.dropped)}`);
     const got = await service.get(spec.name);
     assert.equal(got.initialization?.state, 'error');
     assert.deepEqual(got.initialization?.errors, errors);
-    console.log(`      cloud-init's errors: ${JSON.stringify(errors)}; dropped: ${JSON.stringify(dropped)}`);
+    console.log(`      cloud-init's errors: ${JSON.stringify(errors)}; dropped: ${JSON.stringify(agent.dropped)}`);
   });
 
   /**
@@ -408,6 +392,10 @@ for (const target of LIBVIRT_TARGETS) describe(`A real Debian 12 guest with stoc
       const r = await service.start(legacy.name, settings(RENEWED));
       legacyWarnings.push(...r.warnings);
       return r.domain;
+    });
+    step('VM.create', vdsmSpec(), async () => {
+      await createOverlay(image, vdsmSpec());
+      return (await service.create(parseVdsmCreate(vdsmCreateXml()))).domain;
     });
     if (!lifecycleControls) return;
     const oldPin: GuestSpec = { name: 'e2e-old-pin', macs: macs(5), workDir: work };
@@ -455,6 +443,28 @@ for (const target of LIBVIRT_TARGETS) describe(`A real Debian 12 guest with stoc
     previous = Promise.all(labelled).catch(() => undefined);
   }
   const legacyWarnings: string[] = [];
+
+  /**
+   * VDSM's VM.create as oVirt engine sends it, for the e2e guest: its domain XML with the
+   * ovirt-vm namespace, a CD-ROM whose source is PAYLOAD:, and the engine's config-2
+   * files in the metadata (the engine writes them itself; VDSM only packs them).
+   */
+  const vdsmSpec = (): GuestSpec => ({ name: 'e2e-vdsm', macs: macs(8), paths: ['/etc/configdrive-e2e/vdsm.txt'], workDir: work });
+  const VDSM_UUID = randomUUID();
+  const VDSM_FILES: Record<string, string> = {
+    'openstack/latest/meta_data.json': JSON.stringify({ uuid: `${VDSM_UUID}-engine-1`, hostname: 'vdsm-created', name: 'e2e-vdsm', launch_index: 0, availability_zone: 'nova' }),
+    'openstack/latest/user_data': '#cloud-config\nhostname: vdsm-created\nssh_pwauth: false\nwrite_files:\n- path: /etc/configdrive-e2e/vdsm.txt\n  content: written from the engine payload\n',
+  };
+  function vdsmCreateXml(): string {
+    const files = Object.entries(VDSM_FILES).map(([path, content]) => `<ovirt-vm:file path="${path}">${Buffer.from(content).toString('base64')}</ovirt-vm:file>`);
+    const metadata = `<uuid>${VDSM_UUID}</uuid>
+  <metadata xmlns:ovirt-vm="http://ovirt.org/vm/1.0"><ovirt-vm:vm>
+    <ovirt-vm:launchPaused>false</ovirt-vm:launchPaused>
+    <ovirt-vm:device devtype="disk" name="hdc"><ovirt-vm:payload><ovirt-vm:volId>config-2</ovirt-vm:volId>${files.join('')}</ovirt-vm:payload></ovirt-vm:device>
+  </ovirt-vm:vm></metadata>`;
+    const cdrom = `<disk type="file" device="cdrom"><driver name="qemu" type="raw"/><source file="PAYLOAD:" startupPolicy="optional"/><target dev="hdc" bus="ide"/><readonly/></disk>`;
+    return guestDomainXml(image, { ...vdsmSpec(), disksXml: cdrom }).replace(`<name>${vdsmSpec().name}</name>`, `<name>${vdsmSpec().name}</name>\n  ${metadata}`);
+  }
   const LIVE_BEFORE = 'run once: generation 2 with new host keys';
   const LIVE_AFTER = 'run once: generation 3 put in while it ran, after a reboot';
   /** Generation 3: a new host name only. */
@@ -514,6 +524,17 @@ for (const target of LIBVIRT_TARGETS) describe(`A real Debian 12 guest with stoc
     assert.ok(legacyWarnings.some((w) => w.includes('keeps that instance from its cache')), `the second start warned: ${JSON.stringify(legacyWarnings)}`);
     assert.equal(two.instance_id, dom.uuid, 'the guest kept its cached instance');
     assert.equal(two.hostname, 'cloudInitInstanceName', 'generation 2 was never read');
+  });
+
+  it("VM.create: oVirt engine's domain XML with a PAYLOAD: CD-ROM boots the guest configured from the engine's files", async () => {
+    const f = await sideBoot('VM.create');
+    cloudInitDone(f);
+    assert.equal(f.instance_id, `${VDSM_UUID}-engine-1`, "the engine's instance-id, as sent");
+    assert.equal(f.hostname, 'vdsm-created');
+    assert.equal(pathContent(f, '/etc/configdrive-e2e/vdsm.txt'), 'written from the engine payload');
+    assert.deepEqual(Object.values(f.cdroms).map((e) => /^LABEL=(.*)$/m.exec(e)?.[1]), ['config-2'], 'the payload drive, labelled by its volId');
+    const definition = await hv.getXml(await hv.lookup(vdsmSpec().name), { inactive: true });
+    assert.doesNotMatch(definition, /PAYLOAD:|ovirt-vm:payload/, 'the definition names the stored image, and keeps no payload files');
   });
 
   // On one host kind only: these test the guest's cloud-init, not the host.

@@ -180,3 +180,14 @@ export async function generation2(f: GuestFacts, first: GuestFacts, e: Expected,
     check('host keys kept', JSON.stringify(f.host_keys) === JSON.stringify(first.host_keys), 'changed'),
   ];
 }
+
+/**
+ * What the host heard over the agent's channel from this boot (VM.initialized, issue 14):
+ * one `done` for the drive's instance, or nothing on a boot without the drive.
+ */
+export function initialized(reports: readonly Record<string, unknown>[], f: GuestFacts, instanceId: string | null): Check {
+  const mine = reports.filter((r) => r['bootId'] === f.boot_id);
+  if (instanceId === null) return check('VM.initialized: nothing from a drive-less boot', mine.length === 0, JSON.stringify(mine));
+  const ok = mine.length === 1 && mine[0]!['status'] === 'done' && mine[0]!['instanceId'] === instanceId;
+  return check(`VM.initialized: done for this boot's instance`, ok, JSON.stringify(mine));
+}

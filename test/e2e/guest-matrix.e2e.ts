@@ -14,13 +14,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kvmUsable } from '../../src/libvirt/embed.js';
 import type { Hypervisor } from '../../src/libvirt/hypervisor.js';
-import { openStore } from '../../agent/daemon/store-setup.js';
 import type { DomainRef } from '../../src/vm/ports.js';
 import { VmService } from '../../src/vm/service.js';
 import { LIBVIRT_TARGETS, type TestLibvirt } from '../helpers/libvirt.js';
-import { firstBoot, generation2, noDrive, sameDrive, type Check, type Expected } from './guest-checks.js';
+import { firstBoot, generation2, initialized, noDrive, sameDrive, type Check, type Expected } from './guest-checks.js';
 import { evidence, rendererOf } from './guest-facts.js';
 import { boot, createOverlay, guestDomainXml, guestImage, linkImage, type Boot, type GuestImage, type GuestSpec, type GuestSuite } from './harness.js';
+import { openGuestAgent, type GuestAgent } from './guest-agent.js';
 import { MATRIX_TABLE } from './matrix-table.js';
 import { expectedOf, GUEST_FILES, GUEST_RULE, RENEWED, RENEWED_EXPECTED } from './requests.js';
 import { settings } from '../helpers/initialization.js';
@@ -38,6 +38,7 @@ describe(`The guest matrix: seed test 1 and the lifecycle on every Debian genera
   let lv: TestLibvirt;
   let hv: Hypervisor;
   let service: VmService;
+  let agent: GuestAgent;
   let work = '';
   let failed = false;
 
@@ -47,13 +48,14 @@ describe(`The guest matrix: seed test 1 and the lifecycle on every Debian genera
     const target = LIBVIRT_TARGETS[0]!;
     lv = await target.open();
     hv = lv.hv;
-    const { store } = await openStore(hv, { stateDir: join(work, 'state'), isoGroup: '' });
-    service = new VmService({ hv, store, writer: 'builtin', warn: (m) => console.log(`      warning: ${m}`) });
+    agent = await openGuestAgent(hv, join(work, 'state'));
+    service = agent.service;
   });
 
   after(async () => {
     console.log('\n      guest matrix (bookworm: the full suite above):');
     for (const line of table.render()) console.log(`      ${line}`);
+    await (agent as GuestAgent | undefined)?.close();
     await (lv as TestLibvirt | undefined)?.close();
     if (failed) console.log(`      kept for inspection: ${work}`);
     else rmSync(work, { recursive: true, force: true });
@@ -93,10 +95,12 @@ describe(`The guest matrix: seed test 1 and the lifecycle on every Debian genera
       return b;
     }
 
-    function judge(label: string, b: Boot, checks: readonly Check[]): void {
+    /** `instanceId`: the drive's, for VM.initialized; null for the drive-less boot. */
+    function judge(label: string, b: Boot, checks: readonly Check[], instanceId: string | null): void {
       const us = b.facts.cloud_final_done_us;
-      table.record(suite, label, checks, { reportS: b.seconds, cloudFinalS: us === null || us === 0 ? null : us / 1e6 });
-      assert.equal(failures(checks), '', `${suite} ${label}: failed checks`);
+      const all = [...checks, initialized(agent.reportsOf(spec.name).map((n) => n.params), b.facts, instanceId)];
+      table.record(suite, label, all, { reportS: b.seconds, cloudFinalS: us === null || us === 0 ? null : us / 1e6 });
+      assert.equal(failures(all), '', `${suite} ${label}: failed checks`);
     }
 
     const earlier = (label: string) => {
@@ -107,30 +111,22 @@ describe(`The guest matrix: seed test 1 and the lifecycle on every Debian genera
 
     it('R1: the first boot through VM.start applies every setting (seed test 1)', async () => {
       const b = await run('R1', async () => (await service.start(spec.name, settings(GUEST_RULE))).domain);
-      judge('R1', b, await firstBoot(b.facts, expected));
+      judge('R1', b, await firstBoot(b.facts, expected), expected.instanceId);
     });
 
     it('R2: a reboot with the same drive re-runs nothing', async () => {
       const first = earlier('R1');
-      const b = await run('R2', async () => {
-        const dom = await hv.lookup(spec.name);
-        await hv.start(dom, { paused: false });
-        return dom;
-      });
+      const b = await run('R2', () => agent.plainStart(spec.name));
       evidence(`${suite} R2`, b.facts, first.facts);
-      judge('R2', b, sameDrive(b.facts, first.facts));
+      judge('R2', b, sameDrive(b.facts, first.facts), expected.instanceId);
     });
 
     it('R3: a boot without the drive keeps instance, host keys, users and the static network', async () => {
       const first = earlier('R1');
       assert.ok((await service.detach(spec.name)).removed, 'the drive was attached until now');
-      const b = await run('R3', async () => {
-        const dom = await hv.lookup(spec.name);
-        await hv.start(dom, { paused: false });
-        return dom;
-      });
+      const b = await run('R3', () => agent.plainStart(spec.name));
       evidence(`${suite} R3`, b.facts, first.facts);
-      judge('R3', b, noDrive(b.facts, first.facts, expected));
+      judge('R3', b, noDrive(b.facts, first.facts, expected), null);
     });
 
     it('R4: a drive with new settings is generation 2, applied with the host keys kept', async () => {
@@ -144,7 +140,7 @@ describe(`The guest matrix: seed test 1 and the lifecycle on every Debian genera
       });
       evidence(`${suite} R4`, b.facts, first.facts);
       assert.equal(reply, `${dom.uuid}-g2 (settings changed)`);
-      judge('R4', b, await generation2(b.facts, first.facts, expected, { ...RENEWED_EXPECTED, instanceId: `${dom.uuid}-g2` }));
+      judge('R4', b, await generation2(b.facts, first.facts, expected, { ...RENEWED_EXPECTED, instanceId: `${dom.uuid}-g2` }), `${dom.uuid}-g2`);
     });
   }));
 });

@@ -13,17 +13,16 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { openStore } from '../../agent/daemon/store-setup.js';
 import { createHandler } from '../../agent/daemon/handler.js';
 import { kvmUsable } from '../../src/libvirt/embed.js';
 import type { Hypervisor } from '../../src/libvirt/hypervisor.js';
 import { createLogger } from '../../src/log.js';
 import { parseAction } from '../../src/rpc/actions.js';
-import { InitWatcher } from '../../src/vm/init-watcher.js';
 import type { DomainRef } from '../../src/vm/ports.js';
 import { VmService } from '../../src/vm/service.js';
 import { LIBVIRT_TARGETS, type TestLibvirt } from '../helpers/libvirt.js';
 import { boot, createOverlay, guestDomainXml, guestImage, linkImage, type Boot, type GuestFacts, type GuestSpec } from './harness.js';
+import { openGuestAgent, type GuestAgent } from './guest-agent.js';
 
 const ROOT_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGTIyIPimoqw9CiTPE17sYN/NvXm0NFnufdTgc2XzEJY root@engine';
 const ROOT_PASSWORD = 'noCloud-Pa55';
@@ -80,13 +79,12 @@ describe(`A real Debian 12 guest configured from a NoCloud drive the daemon buil
   let lv: TestLibvirt;
   let hv: Hypervisor;
   let service: VmService;
-  let watcher: InitWatcher;
+  let agent: GuestAgent;
   let perform: ReturnType<typeof createHandler>;
   let spec: GuestSpec;
   let work = '';
   let failed = false;
   const boots = new Map<string, Boot>();
-  const reports: Record<string, unknown>[] = [];
 
   before(async () => {
     work = mkdtempSync(join(tmpdir(), 'e2e-nocloud-'));
@@ -95,17 +93,8 @@ describe(`A real Debian 12 guest configured from a NoCloud drive the daemon buil
     console.log(`      guest image: ${image.summary}`);
     lv = await target.open();
     hv = lv.hv;
-    const { store } = await openStore(hv, { stateDir: join(work, 'state'), isoGroup: '' });
-    const holder: { watcher?: InitWatcher } = {};
-    service = new VmService({ hv, store, writer: 'builtin', warn: (m) => console.log(`      warning: ${m}`), onRun: (dom) => holder.watcher!.watch(dom) });
-    watcher = new InitWatcher({
-      hv,
-      store,
-      update: (uuid, change) => service.updateRecord(uuid, change),
-      notify: (_method, params) => reports.push(params),
-      log: { info: () => undefined, warning: () => undefined },
-    });
-    holder.watcher = watcher;
+    agent = await openGuestAgent(hv, join(work, 'state'));
+    service = agent.service;
     perform = createHandler(service, hv, createLogger({ level: 'error', write: () => undefined }), () => 'builtin', () => []);
     spec = { name: 'e2e-nocloud', macs: MACS, workDir: work };
     await createOverlay(image, spec);
@@ -113,7 +102,7 @@ describe(`A real Debian 12 guest configured from a NoCloud drive the daemon buil
   });
 
   after(async () => {
-    (watcher as InitWatcher | undefined)?.close();
+    await (agent as GuestAgent | undefined)?.close();
     await (lv as TestLibvirt | undefined)?.close();
     if (failed) console.log(`      kept for inspection: ${work}`);
     else rmSync(work, { recursive: true, force: true });
@@ -133,12 +122,7 @@ describe(`A real Debian 12 guest configured from a NoCloud drive the daemon buil
     return b.facts;
   }
 
-  async function plainStart(): Promise<DomainRef> {
-    const dom = await hv.lookup(spec.name);
-    await hv.start(dom, { paused: false });
-    await watcher.watch(dom);
-    return dom;
-  }
+  const plainStart = () => agent.plainStart(spec.name);
 
   it('VM.start with driveFormat nocloud: host name, root password and key, static address and DHCP by MAC, DNS, VM.initialized', async () => {
     const action = parseAction('VM.start', { domain: spec.name, initialization: SETTINGS, format: 'xml', driveFormat: 'nocloud' });
@@ -167,6 +151,7 @@ describe(`A real Debian 12 guest configured from a NoCloud drive the daemon buil
     assert.match(ipv4(f, m1)[0] ?? '', /^10\.0\.2\.\d+\/24$/, "eth1 leased from QEMU's DHCP server");
     assert.match(f.resolv_conf ?? '', /^nameserver 192\.0\.2\.53$/m, f.resolv_conf ?? '');
     assert.match(f.resolv_conf ?? '', /^search .*\bnocloud\.test\b/m);
+    const reports = agent.initialized.map((n) => n.params);
     assert.equal(reports.length, 1, `one VM.initialized: ${JSON.stringify(reports)}`);
     assert.equal(reports[0]!['status'], 'done', `the reporter from vendor-data: ${JSON.stringify(reports[0])}`);
   });
@@ -181,7 +166,7 @@ describe(`A real Debian 12 guest configured from a NoCloud drive the daemon buil
     assert.ok(f.lifecycle_log.some((l) => /new=False/.test(l)), `the same instance: ${JSON.stringify(f.lifecycle_log)}`);
     assert.deepEqual(f.host_keys, first.facts.host_keys, 'host keys unchanged');
     assert.deepEqual(f.network_files, first.facts.network_files, 'network files unchanged');
-    assert.equal(reports.length, 2, 'VM.initialized for the new boot too');
+    assert.equal(agent.initialized.length, 2, 'VM.initialized for the new boot too');
   });
 
   it('without the drive ds-identify disables cloud-init: the static address, host name and keys stay', async () => {
@@ -200,6 +185,6 @@ describe(`A real Debian 12 guest configured from a NoCloud drive the daemon buil
     assert.deepEqual(f.host_keys, first.facts.host_keys, 'host keys unchanged');
     assert.deepEqual(f.network_files, first.facts.network_files, 'no DHCP fallback written');
     assert.deepEqual(ipv4(f, MACS[0]!), ['192.168.7.21/24'], 'the static address is still there');
-    assert.equal(reports.length, 2, 'a drive-less boot reports nothing');
+    assert.equal(agent.initialized.length, 2, 'a drive-less boot reports nothing');
   });
 });
