@@ -7,7 +7,7 @@
  * one boot checks many settings.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createHash, randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,7 +25,7 @@ import { openGuestAgent, type GuestAgent } from './guest-agent.js';
 import { MATRIX_TABLE } from './matrix-table.js';
 import { ALICE_KEY, expectedOf, fixture, GUEST_RULE, GUEST_RULE_XML, RENEWED, RENEWED_EXPECTED, ROOT_KEY, SEED } from './requests.js';
 import { addrs, evidence, linkByMac, pathContent, rendererOf, shadowVerifies, systemUsers } from './guest-facts.js';
-import { boot, bootAcrossReboot, createOverlay, guestDomainXml, guestImage, linkImage, type Boot, type GuestFacts, type GuestImage, type GuestSpec } from './harness.js';
+import { boot, bootAcrossReboot, createOverlay, keepBoot, tearDownGuestSuite, guestDomainXml, guestImage, linkImage, type Boot, type GuestFacts, type GuestImage, type GuestSpec } from './harness.js';
 import { settings } from '../helpers/initialization.js';
 
 const IMAGE_HOSTNAME = 'configdrive-guest';
@@ -69,7 +69,6 @@ for (const target of LIBVIRT_TARGETS) describe(`A real Debian 12 guest with stoc
   const boots = new Map<string, Boot>();
   /** Boots started early so that two guests share the two cores; tests await them. */
   let installCdBoot: Promise<{ boot: Boot; installIso: string; isoSha: string; before: string; after: string }>;
-  let failed = false;
 
   before(async () => {
     work = mkdtempSync(join(tmpdir(), 'e2e-'));
@@ -87,23 +86,18 @@ for (const target of LIBVIRT_TARGETS) describe(`A real Debian 12 guest with stoc
     await hv.define(guestDomainXml(image, fullSpec));
   });
 
-  after(async () => {
-    await (agent as GuestAgent | undefined)?.close();
-    // before() may have failed before opening the connection.
-    await (lv as TestLibvirt | undefined)?.close();
-    // Each boot's console and facts stay for whoever has to find out why.
-    if (failed) console.log(`      kept for inspection: ${work}`);
-    else rmSync(work, { recursive: true, force: true });
-  });
-
-  afterEach(function () {
-    if (this.currentTest?.state === 'failed') failed = true;
-  });
+  tearDownGuestSuite(
+    () => work,
+    async () => {
+      // before() may have failed before opening either.
+      await (agent as GuestAgent | undefined)?.close();
+      await (lv as TestLibvirt | undefined)?.close();
+    },
+  );
 
   async function bootFull(label: string, start: () => Promise<DomainRef>): Promise<Boot> {
     const b = await boot(hv, fullSpec, start);
-    writeFileSync(join(work, `${label}-console.log`), b.console);
-    writeFileSync(join(work, `${label}.json`), JSON.stringify(b.facts, null, 2));
+    keepBoot(work, label, b);
     boots.set(label, b);
     const f = b.facts;
     console.log(
@@ -343,7 +337,7 @@ for (const target of LIBVIRT_TARGETS) describe(`A real Debian 12 guest with stoc
       '',
     ].join('\n');
     const b = await boot(hv, spec, async () => (await service.start(spec.name, settings({ ...GUEST_RULE, customScript: script }))).domain);
-    writeFileSync(join(work, 'failing script.json'), JSON.stringify(b.facts, null, 2));
+    keepBoot(work, 'failing script', b);
     console.log(`      failing script: report after ${b.seconds.toFixed(1)} s`);
     const reports = reportsOf(spec.name);
     assert.equal(reports.length, 1, `exactly one VM.initialized: ${JSON.stringify(reports.map((r) => r.params))}`);
@@ -370,8 +364,7 @@ for (const target of LIBVIRT_TARGETS) describe(`A real Debian 12 guest with stoc
     const step = (label: string, spec: GuestSpec, start: () => Promise<DomainRef>) => {
       const run = previous.then(async () => {
         const b = await boot(hv, spec, start);
-        writeFileSync(join(work, `${label}.json`), JSON.stringify(b.facts, null, 2));
-        writeFileSync(join(work, `${label}-console.log`), b.console);
+        keepBoot(work, label, b);
         console.log(`      ${label}: report after ${b.seconds.toFixed(1)} s`);
         return b;
       });
@@ -431,8 +424,7 @@ for (const target of LIBVIRT_TARGETS) describe(`A real Debian 12 guest with stoc
     const labelled = [LIVE_BEFORE, LIVE_AFTER].map((label, i) => {
       const b = run.then(async (both) => {
         const one = both[i]!;
-        writeFileSync(join(work, `${label}.json`), JSON.stringify(one.facts, null, 2));
-        writeFileSync(join(work, `${label}-console.log`), one.console);
+        keepBoot(work, label, one);
         console.log(`      ${label}: report after ${one.seconds.toFixed(1)} s`);
         return one;
       });

@@ -9,7 +9,7 @@
  * if any of its checks did.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kvmUsable } from '../../src/libvirt/embed.js';
@@ -19,7 +19,7 @@ import { VmService } from '../../src/vm/service.js';
 import { LIBVIRT_TARGETS, type TestLibvirt } from '../helpers/libvirt.js';
 import { firstBoot, generation2, initialized, noDrive, sameDrive, type Check, type Expected } from './guest-checks.js';
 import { evidence, rendererOf } from './guest-facts.js';
-import { boot, createOverlay, guestDomainXml, guestImage, linkImage, type Boot, type GuestImage, type GuestSpec, type GuestSuite } from './harness.js';
+import { boot, createOverlay, guestDomainXml, guestImage, keepBoot, linkImage, tearDownGuestSuite, type Boot, type GuestImage, type GuestSpec, type GuestSuite } from './harness.js';
 import { openGuestAgent, type GuestAgent } from './guest-agent.js';
 import { MATRIX_TABLE } from './matrix-table.js';
 import { expectedOf, GUEST_FILES, GUEST_RULE, RENEWED, RENEWED_EXPECTED } from './requests.js';
@@ -40,7 +40,6 @@ describe(`The guest matrix: seed test 1 and the lifecycle on every Debian genera
   let service: VmService;
   let agent: GuestAgent;
   let work = '';
-  let failed = false;
 
   before(async () => {
     work = mkdtempSync(join(tmpdir(), 'e2e-matrix-'));
@@ -52,18 +51,15 @@ describe(`The guest matrix: seed test 1 and the lifecycle on every Debian genera
     service = agent.service;
   });
 
-  after(async () => {
-    console.log('\n      guest matrix (bookworm: the full suite above):');
-    for (const line of table.render()) console.log(`      ${line}`);
-    await (agent as GuestAgent | undefined)?.close();
-    await (lv as TestLibvirt | undefined)?.close();
-    if (failed) console.log(`      kept for inspection: ${work}`);
-    else rmSync(work, { recursive: true, force: true });
-  });
-
-  afterEach(function () {
-    if (this.currentTest?.state === 'failed') failed = true;
-  });
+  tearDownGuestSuite(
+    () => work,
+    async () => {
+      console.log('\n      guest matrix (bookworm: the full suite above):');
+      for (const line of table.render()) console.log(`      ${line}`);
+      await (agent as GuestAgent | undefined)?.close();
+      await (lv as TestLibvirt | undefined)?.close();
+    },
+  );
 
   MATRIX.forEach((suite, n) => describe(`Debian ${suite}`, function () {
     let image: GuestImage;
@@ -84,8 +80,7 @@ describe(`The guest matrix: seed test 1 and the lifecycle on every Debian genera
     async function run(label: string, start: () => Promise<DomainRef>): Promise<Boot> {
       const b = await boot(hv, spec, start);
       const file = `${suite} ${label}`;
-      writeFileSync(join(work, `${file}.json`), JSON.stringify(b.facts, null, 2));
-      writeFileSync(join(work, `${file}-console.log`), b.console);
+      keepBoot(work, file, b);
       boots.set(label, b);
       const f = b.facts;
       if (label === 'R1') {

@@ -7,7 +7,7 @@
  * tools/run-e2e runs the suite in a network namespace of its own with no interface but
  * loopback, so nothing a guest sends can leave this machine.
  */
-import { copyFileSync, existsSync, linkSync, readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
@@ -255,4 +255,28 @@ async function bootsOfOneRun(hv: Hypervisor, spec: GuestSpec, start: () => Promi
   await hv.destroy(dom).catch(() => undefined);
   const tail = existsSync(consoleLog(spec)) ? consoleText().split('\n').slice(-40).join('\n') : '(no console output)';
   throw new Error(`${spec.name}: ${String(seconds.length)} of ${String(count)} reports and no power-off within ${String(timeoutMs / 1000)} s; console tail:\n${tail}`);
+}
+
+/** A boot's console and facts, kept in the suite's work directory under `label`. */
+export function keepBoot(work: string, label: string, b: Boot): void {
+  writeFileSync(join(work, `${label}-console.log`), b.console);
+  writeFileSync(join(work, `${label}.json`), JSON.stringify(b.facts, null, 2));
+}
+
+/**
+ * The teardown every guest suite has, registered in its describe(): after the tests,
+ * `close` (whatever before() got to open), then the work directory is removed, or kept
+ * and named when a test failed, with each boot's console and facts for whoever has to
+ * find out why.
+ */
+export function tearDownGuestSuite(work: () => string, close: () => Promise<void>): void {
+  let failed = false;
+  afterEach(function () {
+    if (this.currentTest?.state === 'failed') failed = true;
+  });
+  after(async () => {
+    await close();
+    if (failed) console.log(`      kept for inspection: ${work()}`);
+    else rmSync(work(), { recursive: true, force: true });
+  });
 }

@@ -9,7 +9,7 @@
  * and re-runs nothing; without the drive, ds-identify disables cloud-init.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -21,7 +21,7 @@ import { parseAction } from '../../src/rpc/actions.js';
 import type { DomainRef } from '../../src/vm/ports.js';
 import { VmService } from '../../src/vm/service.js';
 import { LIBVIRT_TARGETS, type TestLibvirt } from '../helpers/libvirt.js';
-import { boot, createOverlay, guestDomainXml, guestImage, linkImage, type Boot, type GuestFacts, type GuestSpec } from './harness.js';
+import { boot, createOverlay, guestDomainXml, guestImage, keepBoot, linkImage, tearDownGuestSuite, type Boot, type GuestFacts, type GuestSpec } from './harness.js';
 import { openGuestAgent, type GuestAgent } from './guest-agent.js';
 
 const ROOT_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGTIyIPimoqw9CiTPE17sYN/NvXm0NFnufdTgc2XzEJY root@engine';
@@ -83,7 +83,6 @@ describe(`A real Debian 12 guest configured from a NoCloud drive the daemon buil
   let perform: ReturnType<typeof createHandler>;
   let spec: GuestSpec;
   let work = '';
-  let failed = false;
   const boots = new Map<string, Boot>();
 
   before(async () => {
@@ -101,21 +100,17 @@ describe(`A real Debian 12 guest configured from a NoCloud drive the daemon buil
     await hv.define(guestDomainXml(image, spec));
   });
 
-  after(async () => {
-    await (agent as GuestAgent | undefined)?.close();
-    await (lv as TestLibvirt | undefined)?.close();
-    if (failed) console.log(`      kept for inspection: ${work}`);
-    else rmSync(work, { recursive: true, force: true });
-  });
-
-  afterEach(function () {
-    if (this.currentTest?.state === 'failed') failed = true;
-  });
+  tearDownGuestSuite(
+    () => work,
+    async () => {
+      await (agent as GuestAgent | undefined)?.close();
+      await (lv as TestLibvirt | undefined)?.close();
+    },
+  );
 
   async function bootAs(label: string, start: () => Promise<DomainRef>): Promise<GuestFacts> {
     const b = await boot(hv, spec, start);
-    writeFileSync(join(work, `${label}-console.log`), b.console);
-    writeFileSync(join(work, `${label}.json`), JSON.stringify(b.facts, null, 2));
+    keepBoot(work, label, b);
     boots.set(label, b);
     console.log(`      ${label}: report after ${b.seconds.toFixed(1)} s`);
     assert.equal(b.facts.error, undefined);
