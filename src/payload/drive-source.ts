@@ -12,9 +12,9 @@ export type DriveSource =
   /** Initialization settings as the caller wrote them (XML, JSON, YAML, or a JSON value). */
   | { readonly kind: 'initialization'; readonly document: string | object; readonly format?: InputFormat; readonly driveFormat?: DriveFormat }
   /**
-   * Settings parsed already, by the demo, the tests and the bench's shell baseline (a
-   * request always carries a document): built by the same builder, on a build thread
-   * when the daemon has them, with errors at the settings' own field names.
+   * Settings parsed already, which only tests pass (a request always carries a
+   * document): built by the same runBuildJob, always on the calling thread (see
+   * BuildPool.build), with errors at the settings' own field names.
    */
   | { readonly kind: 'settings'; readonly initialization: Initialization; readonly driveFormat?: DriveFormat }
   /** VDSM's raw payload, packed as sent; `label` its volId (the daemon's label when absent). */

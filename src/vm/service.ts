@@ -38,9 +38,9 @@ import type { AffectFlags, DomainControl, DomainRef } from './ports.js';
 import type { VdsmCreate } from './vdsm-xml.js';
 
 /**
- * What a drive is made from: a request's source (a document or raw file tree, built by
- * the builder, on a build thread in the daemon), a drive built earlier and loaded, or
- * settings already parsed (built here: tests, the bench and the demo).
+ * What a drive is made from: a source the builder builds (a document or raw file tree,
+ * on a build thread in the daemon; or settings parsed already), or a drive built
+ * earlier and loaded.
  */
 export type DriveInput = BuildSource | PrebuiltDrive;
 

@@ -63,4 +63,3 @@ export async function openGuestAgent(hv: Hypervisor, stateDir: string): Promise<
     },
   };
 }
-
