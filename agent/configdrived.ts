@@ -15,8 +15,8 @@ import { createLogger, type Logger } from '../src/log.js';
 import { BuildPool, inlineBuilder, type DriveBuilder } from '../src/payload/build-pool.js';
 import { RpcServer } from '../src/rpc/server.js';
 import { recover } from '../src/vm/recover.js';
-import { InitWatcher } from '../src/vm/init-watcher.js';
-import { VmService } from '../src/vm/service.js';
+
+import { composeAgent } from './daemon/compose.js';
 import { AGENT_VERSION, createHandler } from './daemon/handler.js';
 import { openStore } from './daemon/store-setup.js';
 import { groupId, notifySystemd } from './daemon/system.js';
@@ -163,28 +163,26 @@ async function run(config: Config, configFile: string, flags: Readonly<Record<st
     hv = await Hypervisor.open(config.uri);
     const { store, qemu } = await openStore(hv, config);
     log.info('images readable by QEMU', qemu === undefined ? { qemu: 'no DAC label: runs as libvirt' } : { qemu: qemu.userName, uid: qemu.uid, gid: qemu.gid, stateDir: config.stateDir });
-    const report = await recover(hv, store);
+    const report = await recover(hv, store, { migrationTimeoutMs: config.migrationTimeoutMs });
     log.info('recovered state', { tempFiles: report.tempFiles.length, finished: report.finished.length, rolledBack: report.rolledBack.length, vanished: report.vanished.length, orphanImages: report.orphanImages.length, unresolved: report.failed.length });
     for (const f of report.failed) log.warning('a change left half done on this domain cannot be resolved now; its record and images are kept and it is retried', { domain: f.name, uuid: f.uuid, error: f.error });
-    const holder: { server?: RpcServer; watcher?: InitWatcher } = {};
+    const holder: { server?: RpcServer } = {};
     builder = config.buildThreads === 0 ? inlineBuilder : new BuildPool({ threads: config.buildThreads, idleMs: config.buildThreadIdleMs, resourceLimits: BUILD_THREAD_LIMITS });
     let writer = config.isoWriter;
-    const service = new VmService({
+    const { service, watcher, migrations } = composeAgent({
       hv,
       store,
       builder,
       writer,
+      migrationTimeoutMs: config.migrationTimeoutMs,
       notify: (method, params) => holder.server?.notify(method, params),
-      warn: (m) => log.warning(m),
-      onRun: (dom) => holder.watcher?.watch(dom) ?? Promise.resolve(),
+      log,
     });
-    const watcher = new InitWatcher({ hv, store, update: (uuid, change) => service.updateRecord(uuid, change), notify: (method, params) => holder.server?.notify(method, params), log });
-    holder.watcher = watcher;
     // Running domains' channels, read again after a restart: a guest that reported while
     // the daemon was down is still blocked on its write and completes it now.
     await watcher.sync().catch((err: unknown) => log.warning('cannot reconnect to VM.initialized channels', { error: toAgentError(err).message }));
     let imageDirs = config.imageDirs;
-    const server = new RpcServer(createHandler(service, hv, log, () => writer, () => [store.buildsDir, ...imageDirs]), config, log);
+    const server = new RpcServer(createHandler(service, migrations, hv, log, () => writer, () => [store.buildsDir, ...imageDirs]), config, log);
     holder.server = server;
     const activated = process.env['LISTEN_PID'] === String(process.pid) && process.env['LISTEN_FDS'] === '1';
     await server.listen(activated ? { fd: 3 } : { path: config.socket, mode: config.socketMode, ...(config.socketGroup === '' ? {} : { gid: await groupId(config.socketGroup) }) });

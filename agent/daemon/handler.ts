@@ -14,7 +14,23 @@ import { loadPrebuiltDrive } from '../../src/payload/prebuilt.js';
 import type { DriveSource } from '../../src/payload/drive-source.js';
 import type { Action } from '../../src/rpc/actions.js';
 import type { Perform } from '../../src/rpc/server.js';
+import type { AttachedPayload } from '../../src/payload/store.js';
+import type { Emigration } from '../../src/vm/emigrate.js';
+import type { Immigration } from '../../src/vm/immigrate.js';
 import type { AttachResult, DriveInput, VmService } from '../../src/vm/service.js';
+
+/** The two sides of a migration this host can be (src/vm/emigrate.ts, immigrate.ts). */
+export interface Migrations {
+  readonly emigration: Emigration;
+  readonly immigration: Immigration;
+}
+
+/** A record's drive as replies show it: the VM.initialized nonce is the guest's secret. */
+function shown(payload: AttachedPayload | undefined | null): Omit<AttachedPayload, 'nonce'> | null {
+  if (payload === undefined || payload === null) return null;
+  const { nonce: _secret, ...rest } = payload;
+  return rest;
+}
 
 export const AGENT_VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -50,7 +66,7 @@ function attachView(r: AttachResult) {
   };
 }
 
-export function createHandler(service: VmService, hv: Hypervisor, log: Logger, writer: () => string, imageDirs: ImageDirs): Perform {
+export function createHandler(service: VmService, migrations: Migrations, hv: Hypervisor, log: Logger, writer: () => string, imageDirs: ImageDirs): Perform {
   return async (action: Action) => {
     switch (action.method) {
       case 'Host.getCapabilities': {
@@ -96,12 +112,27 @@ export function createHandler(service: VmService, hv: Hypervisor, log: Logger, w
           warnings: logged(log, r.image.warnings),
         };
       }
-      case 'Payload.detach':
-        return service.detach(action.domain);
-      case 'Payload.get':
-        return service.get(action.domain);
+      case 'Payload.detach': {
+        const r = await service.detach(action.domain);
+        return { ...r, removed: shown(r.removed) };
+      }
+      case 'Payload.get': {
+        const r = await service.get(action.domain);
+        const { nonce: _secret, ...lineage } = r.lineage ?? {};
+        return { ...r, payload: shown(r.payload), lineage: r.lineage === null ? null : lineage };
+      }
       case 'Payload.list':
-        return (await service.list()).map((r) => ({ domain: { uuid: r.uuid, name: r.name }, payload: r.current ?? null, pending: r.pending !== undefined }));
+        return (await service.list()).map((r) => ({ domain: { uuid: r.uuid, name: r.name }, payload: shown(r.current), pending: r.pending !== undefined, ...(r.pending?.op === 'emigrate' || r.pending?.op === 'immigrate' ? { migration: r.pending.op } : {}) }));
+      case 'Payload.migrationBegin':
+        return migrations.emigration.begin(action.domain);
+      case 'Payload.migrationPrepare':
+        return migrations.immigration.prepare(action.ticket);
+      case 'VM.migrate':
+        return migrations.emigration.migrate(action.domain, action.options);
+      case 'Payload.migrationFinish':
+        return migrations.immigration.finish(action.domain, action.initialization);
+      case 'Payload.migrationSettle':
+        return migrations.emigration.settle(action.domain);
       default: {
         const never: never = action;
         throw new AgentError('METHOD_NOT_FOUND', `unhandled ${String(never)}`);

@@ -20,6 +20,8 @@ import { buildUserData } from './user-data.js';
 export interface BuiltDrive {
   readonly tree: DriveTree;
   readonly instanceId: string;
+  /** The VM.initialized nonce the drive carries, when it carries the reporter. */
+  readonly nonce?: string;
   readonly warnings: string[];
 }
 
@@ -93,8 +95,9 @@ export function buildDriveTree(
     files.set(META_DATA_PATH, buildMetaData(init, facts, { instanceId, rootKeys: userData.rootKeys, eni: eni !== undefined }));
     files.set(USER_DATA_PATH, userData.text);
   }
+  let nonce: string | undefined;
   if (facts.reportKey !== undefined) {
-    const nonce = reportNonce(facts.reportKey, facts.uuid, instanceId);
+    nonce = facts.knownNonce?.instanceId === instanceId ? facts.knownNonce.nonce : reportNonce(facts.reportKey, facts.uuid, instanceId);
     // NoCloud hands vendor-data to the user-data processor as it is; ConfigDrive wants JSON.
     if (nocloud) files.set(NOCLOUD_PATHS.vendorData, reporterCloudConfig(instanceId, nonce));
     else files.set(VENDOR_DATA_PATH, buildVendorData(instanceId, nonce));
@@ -111,5 +114,5 @@ export function buildDriveTree(
 
   const tree = new Map<string, Uint8Array>();
   for (const path of [...files.keys()].sort()) tree.set(path, encoder.encode(files.get(path)));
-  return { tree, instanceId, warnings };
+  return { tree, instanceId, ...(nonce === undefined ? {} : { nonce }), warnings };
 }

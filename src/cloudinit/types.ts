@@ -20,6 +20,13 @@ export interface DomainFacts {
    * no daemon listens for, have none.
    */
   readonly reportKey?: string;
+  /**
+   * The nonce a drive of the domain's last instance carries, when that drive may have
+   * been built on another host (migrated): built again with this instance-id, the drive
+   * keeps it, so equal settings still give equal bytes and the guest's report still
+   * matches. Other instance-ids get a nonce from `reportKey`.
+   */
+  readonly knownNonce?: { readonly instanceId: string; readonly nonce: string };
 }
 
 /** Which instance a drive is: chosen by the agent's lineage (src/payload/instance-lineage.ts). */

@@ -37,6 +37,12 @@ export const CONFIG_TABLE = {
   allowedGids: { kind: 'uids', default: [], meaning: 'gids allowed besides root', reload: true },
   logLevel: { kind: 'level', default: 'info', meaning: 'error, warning, info or debug', reload: true },
   sweepIntervalMs: { kind: 'positive', default: 30000, meaning: "how often drives of domains undefined behind the agent's back are removed, and changes a crash left half done that libvirt refused to resolve are tried again", reload: false },
+  migrationTimeoutMs: {
+    kind: 'positive',
+    default: 600000,
+    meaning: "a migration begun here (Payload.migrationBegin) or prepared for here (Payload.migrationPrepare) that libvirt shows no sign of after this long is given up: the source keeps its drive, the destination drops the copy it was handed",
+    reload: false,
+  },
   imageDirs: { kind: 'paths', default: [], meaning: "directories pre-built drives may be taken from (the `image` source), besides the store's own builds", reload: true },
 } as const satisfies Record<string, Key>;
 
@@ -57,6 +63,7 @@ export interface Config {
   maxConnections: number;
   maxInFlight: number;
   drainTimeoutMs: number;
+  migrationTimeoutMs: number;
   allowedUids: number[];
   allowedGids: number[];
   logLevel: 'error' | 'warning' | 'info' | 'debug';

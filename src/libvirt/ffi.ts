@@ -9,6 +9,10 @@
  *  - virConnectPtr and virDomainPtr are references we own: each is released with
  *    virConnectClose / virDomainFree by the code that obtained it (worker.ts), in a
  *    `finally`, exactly once.
+ *  - virDomainSnapshotPtr (from virDomainListAllSnapshots' array) likewise: each freed
+ *    with virDomainSnapshotFree, the array itself with free(), in a `finally`.
+ *  - Typed parameter arrays are built by virTypedParamsAdd* (libvirt allocates and grows
+ *    them) and released with virTypedParamsFree by the code that built them, exactly once.
  *  - virGetLastError returns libvirt's thread-local error: read, never freed.
  */
 import koffi from 'koffi';
@@ -17,6 +21,7 @@ const lib = koffi.load('libvirt.so.0');
 
 const virConnectPtr = koffi.pointer('virConnectPtr', koffi.opaque('virConnect'));
 const virDomainPtr = koffi.pointer('virDomainPtr', koffi.opaque('virDomain'));
+const virDomainSnapshotPtr = koffi.pointer('virDomainSnapshotPtr', koffi.opaque('virDomainSnapshot'));
 // A string libvirt allocated and the caller must free: decoded, then freed by koffi.
 koffi.disposable('HeapStr', 'str');
 
@@ -35,6 +40,22 @@ export const VirError = koffi.struct('virError', {
   net: 'void *',
 });
 koffi.pointer('virErrorPtr', VirError);
+
+/** virDomainJobInfo: a job's type and its progress counters (bytes, milliseconds). */
+export const JobInfo = koffi.struct('virDomainJobInfo', {
+  type: 'int',
+  timeElapsed: 'unsigned long long',
+  timeRemaining: 'unsigned long long',
+  dataTotal: 'unsigned long long',
+  dataProcessed: 'unsigned long long',
+  dataRemaining: 'unsigned long long',
+  memTotal: 'unsigned long long',
+  memProcessed: 'unsigned long long',
+  memRemaining: 'unsigned long long',
+  fileTotal: 'unsigned long long',
+  fileProcessed: 'unsigned long long',
+  fileRemaining: 'unsigned long long',
+});
 
 export type ConnPtr = unknown;
 export type DomPtr = unknown;
@@ -70,6 +91,17 @@ export const c = {
   virDomainGetMetadata: lib.func('HeapStr virDomainGetMetadata(virDomainPtr dom, int type, const char *uri, unsigned int flags)'),
   virDomainSetMetadata: lib.func('int virDomainSetMetadata(virDomainPtr dom, int type, const char *metadata, const char *key, const char *uri, unsigned int flags)'),
   virDomainFree: lib.func('int virDomainFree(virDomainPtr dom)'),
+  virDomainHasManagedSaveImage: lib.func('int virDomainHasManagedSaveImage(virDomainPtr dom, unsigned int flags)'),
+  virDomainListAllSnapshots: lib.func('int virDomainListAllSnapshots(virDomainPtr dom, _Out_ void **snaps, unsigned int flags)'),
+  virDomainSnapshotGetName: lib.func('const char *virDomainSnapshotGetName(virDomainSnapshotPtr snap)'),
+  virDomainSnapshotGetXMLDesc: lib.func('HeapStr virDomainSnapshotGetXMLDesc(virDomainSnapshotPtr snap, unsigned int flags)'),
+  virDomainSnapshotFree: lib.func('int virDomainSnapshotFree(virDomainSnapshotPtr snap)'),
+  virTypedParamsAddString: lib.func('int virTypedParamsAddString(_Inout_ void **params, _Inout_ int *nparams, _Inout_ int *maxparams, const char *name, const char *value)'),
+  virTypedParamsAddULLong: lib.func('int virTypedParamsAddULLong(_Inout_ void **params, _Inout_ int *nparams, _Inout_ int *maxparams, const char *name, unsigned long long value)'),
+  virTypedParamsFree: lib.func('void virTypedParamsFree(void *params, int nparams)'),
+  virDomainMigrateToURI3: lib.func('int virDomainMigrateToURI3(virDomainPtr dom, const char *dconnuri, void *params, unsigned int nparams, unsigned int flags)'),
+  virDomainGetJobInfo: lib.func('int virDomainGetJobInfo(virDomainPtr dom, _Out_ virDomainJobInfo *info)'),
+  virDomainAbortJob: lib.func('int virDomainAbortJob(virDomainPtr dom)'),
   virConnSetErrorFunc: lib.func('void virConnSetErrorFunc(virConnectPtr conn, void *userData, void *handler)'),
   virGetLastError: lib.func('virErrorPtr virGetLastError(void)'),
   virResetLastError: lib.func('void virResetLastError(void)'),
@@ -80,7 +112,12 @@ export function decodeDomainArray(array: unknown, n: number): DomPtr[] {
   return n === 0 ? [] : (koffi.decode(array, koffi.array(virDomainPtr, n)) as DomPtr[]);
 }
 
-/** free() for arrays libvirt allocated (virConnectListAllDomains' list). */
+/** Decodes the n snapshot pointers of a libvirt-allocated array (the caller frees both). */
+export function decodeSnapshotArray(array: unknown, n: number): unknown[] {
+  return n === 0 ? [] : (koffi.decode(array, koffi.array(virDomainSnapshotPtr, n)) as unknown[]);
+}
+
+/** free() for arrays libvirt allocated (virConnectListAllDomains' and virDomainListAllSnapshots' lists). */
 export function freeArray(array: unknown): void {
   koffi.free(array);
 }

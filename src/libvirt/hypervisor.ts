@@ -7,19 +7,32 @@
  */
 import { Worker } from 'node:worker_threads';
 import { AgentError } from '../errors.js';
-import type { AffectFlags, DomainControl, DomainRef, DomainState } from '../vm/ports.js';
+import type { AffectFlags, DomainControl, DomainRef, DomainState, JobProgress, MigrateRequest, MigrationControl, StateDetail } from '../vm/ports.js';
 import { LibvirtError, VIR_ERR } from './errors.js';
 import { FORK_GUARD_HINT, forkSafeDescriptors, isInProcessUri } from './fork-guard.js';
 import type { Request, Response } from './protocol.js';
+import type { MigrateParams } from './worker.js';
 
 const WORKER = new URL('./worker.js', import.meta.url);
 
 const XML_INACTIVE = 2;
+/** VIR_DOMAIN_XML_MIGRATABLE: the XML as a destination must get it (no live-only details). */
+const XML_MIGRATABLE = 8;
 const START_PAUSED = 1;
 /** VIR_DOMAIN_DEVICE_MODIFY_FORCE: e.g. eject a CD-ROM whose tray is locked. */
 const MODIFY_FORCE = 4;
 const METADATA_ELEMENT = 2;
 const STATES: readonly DomainState[] = ['nostate', 'running', 'blocked', 'paused', 'shutdown', 'shutoff', 'crashed', 'pmsuspended'];
+/** virDomain{Running,Paused,Shutoff}Reason, index = libvirt's number (libvirt 9.0's lists). */
+const REASONS: Partial<Record<DomainState, readonly string[]>> = {
+  running: ['unknown', 'booted', 'migrated', 'restored', 'from_snapshot', 'unpaused', 'migration_canceled', 'save_canceled', 'wakeup', 'crashed', 'postcopy', 'postcopy_failed'],
+  paused: ['unknown', 'user', 'migration', 'save', 'dump', 'ioerror', 'watchdog', 'from_snapshot', 'shutting_down', 'snapshot', 'crashed', 'starting_up', 'postcopy', 'postcopy_failed', 'api_error'],
+  shutoff: ['unknown', 'shutdown', 'destroyed', 'crashed', 'migrated', 'saved', 'failed', 'from_snapshot', 'daemon'],
+};
+/** virDomainMigrateFlags. */
+const MIGRATE = { LIVE: 1, PEER2PEER: 2, PERSIST_DEST: 8, UNDEFINE_SOURCE: 16, PAUSED: 32, OFFLINE: 1024 } as const;
+/** virDomainJobType: 1 bounded and 2 unbounded are jobs still running. */
+const JOB_RUNNING = new Set([1, 2]);
 
 function affect(flags: AffectFlags): number {
   return (flags.live === true ? 1 : 0) | (flags.config === true ? 2 : 0);
@@ -46,7 +59,7 @@ export interface HypervisorOptions {
  */
 let embeddedRoot: string | undefined;
 
-export class Hypervisor implements DomainControl {
+export class Hypervisor implements DomainControl, MigrationControl {
   private nextId = 1;
   private closed = false;
 
@@ -63,6 +76,12 @@ export class Hypervisor implements DomainControl {
    * call finds every worker busy, and opens its connection with that call.
    */
   private addWorker(): CallWorker {
+    const entry = this.spawnWorker();
+    this.pool.push(entry);
+    return entry;
+  }
+
+  private spawnWorker(): CallWorker {
     const worker = new Worker(WORKER, { workerData: { role: 'calls', uri: this.uri } });
     const entry: CallWorker = { worker, pending: new Map() };
     worker.on('message', (r: Response) => {
@@ -76,8 +95,19 @@ export class Hypervisor implements DomainControl {
       for (const p of entry.pending.values()) p.reject(new AgentError('INTERNAL', `libvirt worker failed: ${err.message}`, { cause: err }));
       entry.pending.clear();
     });
-    this.pool.push(entry);
     return entry;
+  }
+
+  /** One call on a thread and connection of its own, both closed after it. */
+  private async callAlone(op: string, args: readonly unknown[], what: string): Promise<unknown> {
+    if (this.closed) throw new AgentError('SHUTTING_DOWN', `libvirt connection to ${this.uri} is closed`);
+    const entry = this.spawnWorker();
+    try {
+      return await this.callOn(entry, op, args, what);
+    } finally {
+      await this.callOn(entry, 'close', [], 'close').catch(() => undefined);
+      await entry.worker.terminate();
+    }
   }
 
   /** Starts the event loop and the first call worker, which opens its connection. */
@@ -159,7 +189,61 @@ export class Hypervisor implements DomainControl {
   }
 
   async state(dom: DomainRef): Promise<DomainState> {
-    return STATES[await this.call<number>('state', [dom.uuid], `state of ${dom.name}`)] ?? 'nostate';
+    return (await this.stateDetail(dom)).state;
+  }
+
+  async stateDetail(dom: DomainRef): Promise<StateDetail> {
+    const [state, reason] = await this.call<[number, number]>('state', [dom.uuid], `state of ${dom.name}`);
+    const name = STATES[state] ?? 'nostate';
+    return { state: name, reason: REASONS[name]?.[reason] ?? (reason === 0 ? 'unknown' : `reason ${String(reason)}`) };
+  }
+
+  hasManagedSave(dom: DomainRef): Promise<boolean> {
+    return this.call('hasManagedSave', [dom.uuid], `managed save image of ${dom.name}`);
+  }
+
+  snapshotXmls(dom: DomainRef): Promise<{ name: string; xml: string }[]> {
+    return this.call('snapshotXmls', [dom.uuid], `snapshots of ${dom.name}`);
+  }
+
+  /**
+   * Peer to peer, as VDSM migrates: the source libvirt connects to `destUri` itself. On a
+   * thread of its own for as long as it lasts (minutes for a big guest), so that progress
+   * reads, an abort and every other call go on meanwhile.
+   */
+  async migrate(dom: DomainRef, request: MigrateRequest): Promise<void> {
+    const flags =
+      MIGRATE.PEER2PEER |
+      (request.mode === 'live' ? MIGRATE.LIVE : MIGRATE.OFFLINE | MIGRATE.PERSIST_DEST) |
+      (request.mode === 'live' && request.persistXml !== undefined ? MIGRATE.PERSIST_DEST : 0) |
+      (request.paused && request.mode === 'live' ? MIGRATE.PAUSED : 0) |
+      (request.undefineSource ? MIGRATE.UNDEFINE_SOURCE : 0);
+    const params: MigrateParams = {
+      ...(request.migrateUri === undefined ? {} : { migrateUri: request.migrateUri }),
+      ...(request.destXml === undefined ? {} : { destXml: request.destXml }),
+      ...(request.persistXml === undefined ? {} : { persistXml: request.persistXml }),
+      ...(request.bandwidthMiB === undefined ? {} : { bandwidthMiB: request.bandwidthMiB }),
+    };
+    await this.callAlone('migrate', [dom.uuid, request.destUri, params, flags], `migrate ${dom.name} to ${request.destUri}`);
+  }
+
+  async jobProgress(dom: DomainRef): Promise<JobProgress> {
+    const info = await this.call<Record<string, number>>('jobInfo', [dom.uuid], `job of ${dom.name}`);
+    return {
+      active: JOB_RUNNING.has(info['type'] ?? 0),
+      elapsedMs: Number(info['timeElapsed'] ?? 0),
+      dataTotal: Number(info['dataTotal'] ?? 0),
+      dataProcessed: Number(info['dataProcessed'] ?? 0),
+      dataRemaining: Number(info['dataRemaining'] ?? 0),
+    };
+  }
+
+  migratableXml(dom: DomainRef, options: { inactive: boolean }): Promise<string> {
+    return this.call('getXml', [dom.uuid, XML_MIGRATABLE | (options.inactive ? XML_INACTIVE : 0)], `migratable XML of ${dom.name}`);
+  }
+
+  async abortJob(dom: DomainRef): Promise<void> {
+    await this.call('abortJob', [dom.uuid], `abort the job of ${dom.name}`);
   }
 
   async start(dom: DomainRef, options: { paused: boolean }): Promise<void> {

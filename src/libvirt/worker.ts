@@ -13,8 +13,16 @@
  *    every request; a virDomainPtr lives only for the request that looked it up.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { c, decodeDomainArray, decodeError, freeArray, registerTimeoutCallback, silenceConnectionErrors, type ConnPtr, type DomPtr } from './ffi.js';
+import { c, decodeDomainArray, decodeError, decodeSnapshotArray, freeArray, registerTimeoutCallback, silenceConnectionErrors, type ConnPtr, type DomPtr } from './ffi.js';
 import type { Request, Response, WireError } from './protocol.js';
+
+/** virDomainMigrateToURI3's typed parameters, by what they mean. */
+export interface MigrateParams {
+  readonly migrateUri?: string;
+  readonly destXml?: string;
+  readonly persistXml?: string;
+  readonly bandwidthMiB?: number;
+}
 
 interface Data {
   readonly role: 'events' | 'calls';
@@ -162,8 +170,44 @@ const ops: Record<string, (...args: never[]) => unknown> = {
     const state = [0];
     const reason = [0];
     check(c.virDomainGetState(d, state, reason, 0) as number, 'virDomainGetState');
-    return state[0];
+    return [state[0], reason[0]];
   }),
+  hasManagedSave: (uuid: string) => withDomain(uuid, (d) => check(c.virDomainHasManagedSaveImage(d, 0) as number, 'virDomainHasManagedSaveImage') === 1),
+  snapshotXmls: (uuid: string) => withDomain(uuid, (d) => {
+    const out: [unknown] = [null];
+    const n = check(c.virDomainListAllSnapshots(d, out, 0) as number, 'virDomainListAllSnapshots');
+    const snaps = decodeSnapshotArray(out[0], n);
+    try {
+      return snaps.map((s) => {
+        const xml = c.virDomainSnapshotGetXMLDesc(s, 0) as string | null;
+        if (xml === null) throw lastError('virDomainSnapshotGetXMLDesc');
+        return { name: c.virDomainSnapshotGetName(s) as string, xml };
+      });
+    } finally {
+      for (const s of snaps) c.virDomainSnapshotFree(s);
+      if (n > 0) freeArray(out[0]);
+    }
+  }),
+  migrate: (uuid: string, destUri: string, params: MigrateParams, flags: number) => withDomain(uuid, (d) => {
+    const list: [unknown] = [null];
+    const count = [0];
+    const max = [0];
+    try {
+      for (const [name, value] of [['migrate_uri', params.migrateUri], ['destination_xml', params.destXml], ['persistent_xml', params.persistXml]] as const) {
+        if (value !== undefined) check(c.virTypedParamsAddString(list, count, max, name, value) as number, `virTypedParamsAddString(${name})`);
+      }
+      if (params.bandwidthMiB !== undefined) check(c.virTypedParamsAddULLong(list, count, max, 'bandwidth', params.bandwidthMiB) as number, 'virTypedParamsAddULLong(bandwidth)');
+      return check(c.virDomainMigrateToURI3(d, destUri, list[0], count[0], flags) as number, 'virDomainMigrateToURI3');
+    } finally {
+      if (list[0] !== null) c.virTypedParamsFree(list[0], count[0]!);
+    }
+  }),
+  jobInfo: (uuid: string) => withDomain(uuid, (d) => {
+    const info: Record<string, number> = {};
+    check(c.virDomainGetJobInfo(d, info) as number, 'virDomainGetJobInfo');
+    return info;
+  }),
+  abortJob: (uuid: string) => withDomain(uuid, (d) => check(c.virDomainAbortJob(d) as number, 'virDomainAbortJob')),
   attachDevice: (uuid: string, xml: string, flags: number) => withDomain(uuid, (d) => check(c.virDomainAttachDeviceFlags(d, xml, flags) as number, 'virDomainAttachDeviceFlags')),
   updateDevice: (uuid: string, xml: string, flags: number) => withDomain(uuid, (d) => check(c.virDomainUpdateDeviceFlags(d, xml, flags) as number, 'virDomainUpdateDeviceFlags')),
   detachDevice: (uuid: string, xml: string, flags: number) => withDomain(uuid, (d) => check(c.virDomainDetachDeviceFlags(d, xml, flags) as number, 'virDomainDetachDeviceFlags')),

@@ -22,6 +22,8 @@ export interface DriveImage {
   readonly instance: Instance;
   readonly label: string;
   readonly tree: DriveTree;
+  /** The VM.initialized nonce on the drive (src/cloudinit/init-reporter.ts), if it reports. */
+  readonly nonce?: string;
   readonly warnings: readonly string[];
 }
 
@@ -83,7 +85,16 @@ export async function buildDriveImage(init: Initialization, facts: DomainFacts, 
     options.timestamp === undefined ? { volumeId: label } : { volumeId: label, timestamp: options.timestamp },
   );
   verifyImage(readIsoImage(bytes), drive.tree, label, `image from the ${options.writer.name} writer`);
-  return { bytes, sha256: sha256Hex(bytes), contentDigest: drive.contentDigest, instance, label, tree: drive.tree, warnings: [...drive.warnings, ...warnings] };
+  return {
+    bytes,
+    sha256: sha256Hex(bytes),
+    contentDigest: drive.contentDigest,
+    instance,
+    label,
+    tree: drive.tree,
+    ...(drive.nonce === undefined ? {} : { nonce: drive.nonce }),
+    warnings: [...drive.warnings, ...warnings],
+  };
 }
 
 /**

@@ -36,6 +36,8 @@ export interface InstanceHistory {
    * whose settings changed before it ever booted must still get host keys of its own.
    */
   readonly seenRunning: boolean;
+  /** The VM.initialized nonce that instance's drive carries: kept when it is built again (on any host). */
+  readonly nonce?: string;
 }
 
 /** A built drive and the instance it is. */

@@ -43,6 +43,12 @@ export interface ImageRef {
   readonly firstInstance?: boolean;
   readonly label: string;
   readonly size: number;
+  /**
+   * The VM.initialized nonce on the drive, kept with it so that the guest's report is
+   * judged by the drive's own nonce on whichever host it runs (a migrated drive was built
+   * under another host's key). Never shown in a reply.
+   */
+  readonly nonce?: string;
 }
 
 /** An image on its way into a domain: all but the device, which the change then picks. */
@@ -74,6 +80,7 @@ export function pendingImageOf(image: DriveImage, path: string, attachedAt: stri
     firstInstance: instance.firstInstance,
     label: image.label,
     size: image.bytes.length,
+    ...(image.nonce === undefined ? {} : { nonce: image.nonce }),
     attachedAt,
   };
 }
@@ -88,8 +95,12 @@ export interface PendingChange {
   /**
    * `resume`: VM.start committed its drive while the guest was paused and is about to
    * resume it. A crash then leaves a paused guest nothing else would ever resume.
+   * `emigrate`: the source of a migration handed out the drive (Payload.migrationBegin);
+   * no change is made until it is settled. `immigrate`: the destination holds the drive
+   * it was handed (Payload.migrationPrepare) for a domain that has not arrived yet.
+   * Both are resolved from what libvirt shows (src/vm/migration-state.ts).
    */
-  readonly op: 'attach' | 'detach' | 'resume';
+  readonly op: 'attach' | 'detach' | 'resume' | 'emigrate' | 'immigrate';
   /** For attach: the image being put in. */
   readonly image?: PendingImage;
   /** For attach: VM.start's, which starts the domain paused once the drive is in. */
@@ -141,8 +152,10 @@ export function historyOf(record: DomainRecord | undefined): InstanceHistory | u
   if (c === undefined) return undefined;
   const generation = c.generation ?? generationOf(c.instanceId, record!.uuid) ?? 1;
   // An older agent's drive: the guest may well have run it, so its host keys are kept.
-  return { generation, instanceId: c.instanceId, contentDigest: c.contentDigest, firstInstance: c.firstInstance ?? generation === 1, seenRunning: true };
+  return { generation, instanceId: c.instanceId, contentDigest: c.contentDigest, firstInstance: c.firstInstance ?? generation === 1, seenRunning: true, ...nonceOf(c) };
 }
+
+const nonceOf = (image: ImageRef): { nonce?: string } => (image.nonce === undefined ? {} : { nonce: image.nonce });
 
 /** The record with its half-done change dropped: what a rollback returns to. */
 export function settledRecord(record: DomainRecord): DomainRecord {
@@ -165,6 +178,7 @@ export function committedRecord(previous: DomainRecord | undefined, ref: { uuid:
     contentDigest: current.contentDigest,
     firstInstance: current.firstInstance ?? generation === 1,
     seenRunning: seenRunning || before?.seenRunning === true,
+    ...nonceOf(current),
   };
   return { version: 1, uuid: ref.uuid, name: ref.name, current, lineage };
 }

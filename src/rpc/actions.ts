@@ -11,6 +11,9 @@ import { AgentError, invalid, type Problem } from '../errors.js';
 import type { InputFormat } from '../initialization/index.js';
 import { decodeBase64, rawPayloadProblems, type RawFields } from '../payload/raw-payload.js';
 import type { BuildSource, DriveSource } from '../payload/drive-source.js';
+import type { DriveTicket } from '../payload/drive-ticket.js';
+import type { InitializationState } from '../payload/store.js';
+import type { DrivePaths, MigrateOptions } from '../vm/emigrate.js';
 import { parseVdsmCreate, type VdsmCreate } from '../vm/vdsm-xml.js';
 import { SCHEMAS } from './schemas.js';
 import { compiledFrom, validators } from './validators.js';
@@ -23,7 +26,12 @@ export type Action =
   | { readonly method: 'VM.create'; readonly request: VdsmCreate }
   | { readonly method: 'Payload.detach'; readonly domain: string }
   | { readonly method: 'Payload.get'; readonly domain: string }
-  | { readonly method: 'Payload.list' };
+  | { readonly method: 'Payload.list' }
+  | { readonly method: 'Payload.migrationBegin'; readonly domain: string }
+  | { readonly method: 'Payload.migrationPrepare'; readonly ticket: DriveTicket }
+  | { readonly method: 'VM.migrate'; readonly domain: string; readonly options: MigrateOptions }
+  | { readonly method: 'Payload.migrationFinish'; readonly domain: string; readonly initialization: InitializationState | null }
+  | { readonly method: 'Payload.migrationSettle'; readonly domain: string };
 
 export type Method = Action['method'];
 
@@ -92,7 +100,27 @@ export function parseAction(method: string, params: unknown): Action {
       return { method: m };
     case 'Payload.detach':
     case 'Payload.get':
+    case 'Payload.migrationBegin':
+    case 'Payload.migrationSettle':
       return { method: m, domain: fields['domain'] as string };
+    case 'Payload.migrationPrepare':
+      return { method: m, ticket: fields['ticket'] as DriveTicket };
+    case 'Payload.migrationFinish':
+      return { method: m, domain: fields['domain'] as string, initialization: (fields['initialization'] as InitializationState | null | undefined) ?? null };
+    case 'VM.migrate': {
+      const destPaths = fields['destPaths'] as DrivePaths | undefined;
+      const migrateUri = fields['migrateUri'] as string | undefined;
+      const bandwidthMiB = fields['bandwidthMiB'] as number | undefined;
+      const options: MigrateOptions = {
+        destUri: fields['destUri'] as string,
+        mode: fields['mode'] as 'live' | 'offline',
+        undefineSource: fields['undefineSource'] !== false,
+        ...(destPaths === undefined ? {} : { destPaths }),
+        ...(migrateUri === undefined ? {} : { migrateUri }),
+        ...(bandwidthMiB === undefined ? {} : { bandwidthMiB }),
+      };
+      return { method: m, domain: fields['domain'] as string, options };
+    }
     case 'Payload.build': {
       const d = fields['domain'] as string | undefined;
       const source = sourceOf(fields, m);

@@ -15,6 +15,12 @@ import { describeDomain } from './domain-xml.js';
 import { cloudInitSeconds, judgeReport, ReportLines } from './init-report.js';
 import type { DomainControl, DomainRef } from './ports.js';
 
+/**
+ * State reasons (ports.ts) of a QEMU that continues a guest's earlier run rather than
+ * booting it: a restore (managed save, virsh restore), an incoming migration, a revert.
+ */
+const CONTINUED_RUNS: ReadonlySet<string> = new Set(['restored', 'migrated', 'from_snapshot', 'migration']);
+
 /** A line must be complete this long after its first byte. */
 export const MAX_LINE_MS = 5000;
 /** Lines judged per domain per minute; more are dropped unread. */
@@ -63,13 +69,16 @@ export class InitWatcher {
 
   /**
    * Connects to the running domain's channel unless connected; a new run (QEMU) of the
-   * current drive makes its state `pending`. Resolves once connected, or not (no channel,
-   * not running): that is not an error, the next sweep tries again.
+   * current drive makes its state `pending`, unless it continues an earlier run.
+   * Resolves once connected, or not (no channel, not running): that is not an error, the
+   * next sweep tries again.
    */
   async watch(dom: DomainRef): Promise<boolean> {
     if (this.closed || this.watches.has(dom.uuid)) return this.watches.has(dom.uuid);
     const run = describeDomain(await this.deps.hv.getXml(dom, { inactive: false })).id;
     if (run === undefined) return false;
+    const { reason } = await this.deps.hv.stateDetail(dom);
+    const continued = CONTINUED_RUNS.has(reason);
     const socket = await new Promise<Socket | undefined>((resolve) => {
       const s = createConnection(this.deps.store.channelPath(dom.uuid));
       s.once('connect', () => resolve(s));
@@ -108,6 +117,8 @@ export class InitWatcher {
         if (record === undefined || current === undefined) return record;
         const known = record.initialization;
         if (known !== undefined && known.run === run && known.instanceId === current.instanceId) return record;
+        // The guest of a restored, migrated or reverted run did not boot: what it reported stands.
+        if (known !== undefined && known.instanceId === current.instanceId && continued) return { ...record, initialization: { ...known, run } };
         return { ...record, initialization: { state: 'pending', instanceId: current.instanceId, run, since: this.now() } };
       })
       .catch((err: unknown) => this.deps.log.warning('cannot mark the run pending', { domain: dom.name, error: err instanceof Error ? err.message : String(err) }));
@@ -157,7 +168,8 @@ export class InitWatcher {
         reason = 'the domain has no drive from this agent';
         return record;
       }
-      const verdict = judgeReport(line, { instanceId: current.instanceId, nonce: reportNonce(key, dom.uuid, current.instanceId) });
+      // A migrated drive carries the nonce of the host that built it, recorded with it.
+      const verdict = judgeReport(line, { instanceId: current.instanceId, nonce: current.nonce ?? reportNonce(key, dom.uuid, current.instanceId) });
       if (!verdict.ok) {
         reason = verdict.reason;
         return record;

@@ -14,15 +14,19 @@
  *  - a pending detach: finished (the device may already be gone; what is left of ours
  *    is removed), as a Payload.detach whose eject QEMU refuses when it keeps the drive;
  *  - images no record references: removed;
+ *  - a migration begun here or prepared for here: resolved from libvirt as
+ *    migration-state.ts says, or left for later while it may still be under way;
  *  - a domain libvirt cannot act on now: left as it is, retried before its next change
  *    and by the daemon's periodic sweep (VmService.settlePending).
  *
  * libvirt is the truth about devices; the record is the truth about which files are ours.
  */
-import { AgentError } from '../errors.js';
+import { CONFIG_TABLE } from '../config/config.js';
 import { committedRecord, detachedRecord, recordFor, type AttachedPayload, type DomainRecord, type PayloadStore } from '../payload/store.js';
 import { cdromDeviceXml, describeDomain, findDisk, type CdromBus } from './domain-xml.js';
+import { lookupOrNull } from './lookup.js';
 import { readOurDrive, removeMedia, trayRefused, updateDevice } from './media.js';
+import { settleEmigration, settleImmigration } from './migration-state.js';
 import type { DomainControl, DomainRef } from './ports.js';
 import { METADATA_KEY, METADATA_URI, recordXml, type DriveRecord } from './record.js';
 
@@ -38,21 +42,30 @@ export interface RecoveryReport {
 
 export type Settlement = 'none' | 'finished' | 'rolled-back' | 'vanished';
 
-async function lookupOrNull(hv: DomainControl, uuid: string): Promise<DomainRef | null> {
-  try {
-    return await hv.lookup(uuid);
-  } catch (err) {
-    if (err instanceof AgentError && err.code === 'DOMAIN_NOT_FOUND') return null;
-    throw err;
-  }
+/** How long a migration begun or prepared may show no sign of libvirt's before it is given up. */
+export interface SettleOptions {
+  readonly migrationTimeoutMs: number;
+  readonly now?: () => Date;
 }
+
+export const DEFAULT_SETTLE: SettleOptions = { migrationTimeoutMs: CONFIG_TABLE.migrationTimeoutMs.default };
 
 /**
  * Brings one record into agreement with libvirt: a vanished domain's record goes, a
  * pending change is finished or rolled back. The caller holds the domain's lock (or
  * runs before anything else can).
  */
-export async function settle(hv: DomainControl, store: PayloadStore, record: DomainRecord): Promise<Settlement> {
+export async function settle(hv: DomainControl, store: PayloadStore, record: DomainRecord, options: SettleOptions = DEFAULT_SETTLE): Promise<Settlement> {
+  const op = record.pending?.op;
+  if (op === 'emigrate' || op === 'immigrate') {
+    const clock = { over: false, nowMs: (options.now?.() ?? new Date()).getTime(), timeoutMs: options.migrationTimeoutMs };
+    if (op === 'emigrate') return (await settleEmigration(hv, store, record, clock)) === 'left' ? 'vanished' : 'rolled-back';
+    const arrival = await settleImmigration(hv, store, record, clock);
+    // Nobody finished the migration (its caller died after libvirt's success): the guest
+    // runs on; the watcher's next sync reads its channel, where a report waits unread.
+    if (arrival.toResume !== undefined) await hv.resume(arrival.toResume);
+    return arrival.outcome === 'arrived' ? 'finished' : 'rolled-back';
+  }
   const dom = await lookupOrNull(hv, record.uuid);
   const outcome = dom === null ? 'vanished' : await resolvePending(hv, store, dom, record);
   if (dom === null) await store.removeRecord(record.uuid);
@@ -70,13 +83,13 @@ export async function settle(hv: DomainControl, store: PayloadStore, record: Dom
  * record and images for a later attempt instead of keeping the daemon down. Then images
  * no record references are removed.
  */
-export async function recover(hv: DomainControl, store: PayloadStore): Promise<RecoveryReport> {
+export async function recover(hv: DomainControl, store: PayloadStore, options: SettleOptions = DEFAULT_SETTLE): Promise<RecoveryReport> {
   const report = { tempFiles: await store.removeTempFiles(), finished: [] as string[], rolledBack: [] as string[], vanished: [] as string[], orphanImages: [] as string[], failed: [] as { uuid: string; name: string; error: string }[] };
   const keep = new Set<string>();
 
   for (const record of await store.listRecords()) {
     try {
-      const outcome = await settle(hv, store, record);
+      const outcome = await settle(hv, store, record, options);
       if (outcome === 'finished') report.finished.push(record.uuid);
       if (outcome === 'rolled-back') report.rolledBack.push(record.uuid);
       if (outcome === 'vanished') report.vanished.push(record.uuid);

@@ -30,10 +30,11 @@ import { generationOf, type Instance, type InstanceHistory } from '../payload/in
 import { committedRecord, detachedRecord, historyOf, recordFor, settledRecord, type AttachedPayload, type DomainRecord, type InitializationState, type PayloadStore, type PendingChange, type PendingImage, pendingImageOf } from '../payload/store.js';
 import { createDomain, type CreateResult } from './create.js';
 import { KeyedLock } from './keyed-lock.js';
-import { keepLineage, settle } from './recover.js';
+import { DEFAULT_SETTLE, keepLineage, settle, type SettleOptions } from './recover.js';
 import { ensureChannel, undoChannel } from './channel.js';
 import { assertSource, insertMedia, insertRefused, readOurDrive, removeMedia, trayRefused, undoMedia, type MediaChange, type OurDrive } from './media.js';
 import { markOf } from './record.js';
+import { refuseIfSaved, runEnded } from './saved-state.js';
 import type { AffectFlags, DomainControl, DomainRef } from './ports.js';
 import type { VdsmCreate } from './vdsm-xml.js';
 
@@ -64,6 +65,9 @@ export interface VmServiceDeps {
    * Its failure only warns: the guest runs its drive either way.
    */
   readonly onRun?: (dom: DomainRef) => Promise<unknown>;
+  /** Shared with the migration flows (src/vm/emigrate.ts, immigrate.ts): one change per domain at a time. */
+  readonly lock?: KeyedLock;
+  readonly settle?: SettleOptions;
 }
 
 export interface ChangeOptions {
@@ -97,12 +101,13 @@ interface ApplyMode {
 }
 
 export class VmService {
-  private readonly lock = new KeyedLock();
+  private readonly lock: KeyedLock;
   private readonly label: string;
   private readonly builder: DriveBuilder;
   private writer: WriterName;
 
   constructor(private readonly deps: VmServiceDeps) {
+    this.lock = deps.lock ?? new KeyedLock();
     this.label = deps.label ?? DEFAULT_LABEL;
     this.builder = deps.builder ?? inlineBuilder;
     this.writer = deps.writer;
@@ -123,6 +128,7 @@ export class VmService {
       if (state !== 'shutoff') {
         throw new AgentError('DOMAIN_STATE', `domain ${dom.name} is ${state}; VM.start needs it shut off (Payload.attach changes the media of a running domain)`);
       }
+      await refuseIfSaved(hv, dom, 'VM.start');
       const runOnce = options.persistent === false;
       const ours = await readOurDrive(hv, dom, false);
       const image = await this.build(init, ours, options);
@@ -194,6 +200,7 @@ export class VmService {
     return this.lock.run(dom.uuid, async () => {
       await this.settleFirst(dom);
       const running = (await hv.state(dom)) !== 'shutoff';
+      if (!running) await refuseIfSaved(hv, dom, 'Payload.attach');
       let live = running && (await store.readRecord(dom.uuid))?.current?.liveEmpty !== true;
       const ours = await readOurDrive(hv, dom, live);
       const image = await this.build(init, ours, options);
@@ -239,6 +246,7 @@ export class VmService {
       await this.settleFirst(dom);
       const record = await store.readRecord(dom.uuid);
       const live = (await hv.state(dom)) !== 'shutoff';
+      if (!live) await refuseIfSaved(hv, dom, 'Payload.detach');
       const config = await readOurDrive(hv, dom, false);
       if (config.record === undefined && record?.current === undefined) {
         throw new AgentError('PAYLOAD_NOT_FOUND', `domain ${dom.name} has no drive from this agent`);
@@ -300,7 +308,8 @@ export class VmService {
   private async endRunOnce(dom: DomainRef, record: DomainRecord | undefined): Promise<DomainRecord | undefined> {
     const current = record?.current;
     if (record === undefined || current === undefined || record.pending !== undefined || (current.runOnce !== true && current.liveEmpty !== true)) return record;
-    if ((await this.deps.hv.state(dom)) !== 'shutoff') return record;
+    // A saved guest's run goes on when it is restored, with the drive it had (saved-state.ts).
+    if (!(await runEnded(this.deps.hv, dom))) return record;
     if (current.runOnce !== true) {
       const { liveEmpty: _ended, ...kept } = current;
       const settled: DomainRecord = { ...record, current: kept };
@@ -326,19 +335,21 @@ export class VmService {
     const alive = new Set((await hv.listDomains()).map((d) => d.uuid));
     const removed: string[] = [];
     for (const record of await store.listRecords()) {
-      if (alive.has(record.uuid)) continue;
+      // A record with a change pending is settlePending's: a migration prepared here names
+      // a domain that has not arrived yet.
+      if (alive.has(record.uuid) || record.pending !== undefined) continue;
       await this.lock.run(record.uuid, async () => {
         // Looked up again under the lock: a define racing the poll keeps its drive.
         const still = await hv.lookup(record.uuid).then(
           () => true,
           (err: unknown) => !(err instanceof AgentError && err.code === 'DOMAIN_NOT_FOUND'),
         );
-        if (still) return;
-        if (record.current !== undefined) await store.removeImage(record.current.path);
-        if (record.pending?.image !== undefined) await store.removeImage(record.pending.image.path);
-        await store.removeRecord(record.uuid);
-        removed.push(record.uuid);
-        this.deps.notify?.('Payload.removed', { domain: { uuid: record.uuid, name: record.name }, path: record.current?.path ?? null, reason: 'domain undefined' });
+        const latest = await store.readRecord(record.uuid);
+        if (still || latest === undefined || latest.pending !== undefined) return;
+        if (latest.current !== undefined) await store.removeImage(latest.current.path);
+        await store.removeRecord(latest.uuid);
+        removed.push(latest.uuid);
+        this.deps.notify?.('Payload.removed', { domain: { uuid: latest.uuid, name: latest.name }, path: latest.current?.path ?? null, reason: 'domain undefined' });
       });
     }
     return removed;
@@ -374,7 +385,7 @@ export class VmService {
         const record = await this.deps.store.readRecord(uuid);
         if (record?.pending === undefined) return;
         try {
-          await settle(this.deps.hv, this.deps.store, record);
+          await settle(this.deps.hv, this.deps.store, record, this.deps.settle ?? DEFAULT_SETTLE);
           settled.push(uuid);
         } catch (err) {
           failed.push({ uuid, error: err instanceof Error ? err.message : String(err) });
@@ -389,8 +400,10 @@ export class VmService {
     const record = await this.endRunOnce(dom, await this.deps.store.readRecord(dom.uuid));
     if (record?.pending === undefined) return;
     try {
-      await settle(this.deps.hv, this.deps.store, record);
+      await settle(this.deps.hv, this.deps.store, record, this.deps.settle ?? DEFAULT_SETTLE);
     } catch (err) {
+      // A migration under way says so itself (src/vm/migration-state.ts).
+      if (record.pending.op === 'emigrate' || record.pending.op === 'immigrate') throw err;
       throw new AgentError('DOMAIN_STATE', `domain ${dom.name} has a change left half done by a crash that libvirt cannot resolve yet, so no new change is made: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
   }
@@ -412,8 +425,19 @@ export class VmService {
       // Read and checked by loadPrebuiltDrive; stored as a copy and read back like any other.
       return foreignImage({ bytes: input.bytes, label: this.label, tree: input.tree, warnings: [] }, input.instanceId, ours.desc.uuid, lineage);
     }
-    const facts = { uuid: ours.desc.uuid, name: ours.desc.name, nics: ours.desc.macs.map((mac) => ({ mac })), reportKey: await this.deps.store.reportKey() };
-    return this.builder.build(this.job(input, facts, lineage));
+    return this.builder.build(this.job(input, await this.facts(ours, history, true), lineage));
+  }
+
+  /** What the translators know of the domain; `named`: its name too, for meta_data.json. */
+  private async facts(ours: OurDrive, history: InstanceHistory | undefined, named: boolean): Promise<DomainFacts> {
+    const { uuid, name, macs } = ours.desc;
+    return {
+      uuid,
+      ...(named ? { name } : {}),
+      nics: macs.map((mac) => ({ mac })),
+      reportKey: await this.deps.store.reportKey(),
+      ...(history?.nonce === undefined ? {} : { knownNonce: { instanceId: history.instanceId, nonce: history.nonce } }),
+    };
   }
 
   private job(source: BuildSource, facts: DomainFacts, lineage?: LineageOptions): BuildJob {
@@ -433,7 +457,7 @@ export class VmService {
     }
     const ours = await readOurDrive(hv, await hv.lookup(domain), false);
     const history = historyOf(await store.readRecord(ours.desc.uuid)) ?? metadataHistory(ours, ours.desc.uuid);
-    const image = await this.builder.build(this.job(source, { uuid: ours.desc.uuid, nics: ours.desc.macs.map((mac) => ({ mac })), reportKey: await store.reportKey() }, history === undefined ? {} : { history }));
+    const image = await this.builder.build(this.job(source, await this.facts(ours, history, false), history === undefined ? {} : { history }));
     const path = await store.putImage(ours.desc.uuid, image.bytes, image.sha256);
     await this.verifyOnDisk(path, image);
     return savedBuild(path, image);

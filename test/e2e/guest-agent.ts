@@ -4,13 +4,14 @@
  * watcher it connects every domain it starts to. What the watcher hears and drops is kept
  * for the tests to judge.
  */
+import { composeAgent } from '../../agent/daemon/compose.js';
+import type { Migrations } from '../../agent/daemon/handler.js';
 import { openStore } from '../../agent/daemon/store-setup.js';
 import { CONFIG_TABLE } from '../../src/config/config.js';
 import type { Hypervisor } from '../../src/libvirt/hypervisor.js';
 import { BuildPool } from '../../src/payload/build-pool.js';
-import { InitWatcher } from '../../src/vm/init-watcher.js';
 import type { DomainRef } from '../../src/vm/ports.js';
-import { VmService } from '../../src/vm/service.js';
+import type { VmService } from '../../src/vm/service.js';
 
 export interface Notified {
   readonly params: Record<string, unknown>;
@@ -20,6 +21,7 @@ export interface Notified {
 
 export interface GuestAgent {
   readonly service: VmService;
+  readonly migrations: Migrations;
   /** Every VM.initialized notification, in order. */
   readonly initialized: Notified[];
   /** Why the watcher dropped each line it dropped. */
@@ -36,18 +38,18 @@ export async function openGuestAgent(hv: Hypervisor, stateDir: string): Promise<
   const builder = new BuildPool({ threads: CONFIG_TABLE.buildThreads.default, idleMs: CONFIG_TABLE.buildThreadIdleMs.default });
   const initialized: Notified[] = [];
   const dropped: string[] = [];
-  const holder: { watcher?: InitWatcher } = {};
-  const service = new VmService({ hv, store, builder, writer: 'builtin', warn: (m) => console.log(`      warning: ${m}`), onRun: (dom) => holder.watcher!.watch(dom) });
-  const watcher = new InitWatcher({
+  const { service, watcher, migrations } = composeAgent({
     hv,
     store,
-    update: (uuid, change) => service.updateRecord(uuid, change),
-    notify: (_method, params) => initialized.push({ params, at: Date.now() }),
-    log: { info: () => undefined, warning: (_m, f) => dropped.push(String(f?.['reason'] ?? '')) },
+    builder,
+    writer: 'builtin',
+    migrationTimeoutMs: CONFIG_TABLE.migrationTimeoutMs.default,
+    notify: (method, params) => method === 'VM.initialized' && initialized.push({ params, at: Date.now() }),
+    log: { info: () => undefined, warning: (m, f) => (f?.['reason'] === undefined ? console.log(`      warning: ${m}`) : dropped.push(String(f['reason']))) },
   });
-  holder.watcher = watcher;
   return {
     service,
+    migrations,
     initialized,
     dropped,
     reportsOf: (name) => initialized.filter((n) => (n.params['domain'] as { name: string }).name === name),

@@ -94,7 +94,7 @@ describe(`A real Debian 12 guest configured from a NoCloud drive the daemon buil
     hv = lv.hv;
     agent = await openGuestAgent(hv, join(work, 'state'));
     service = agent.service;
-    perform = createHandler(service, hv, createLogger({ level: 'error', write: () => undefined }), () => 'builtin', () => []);
+    perform = createHandler(service, agent.migrations, hv, createLogger({ level: 'error', write: () => undefined }), () => 'builtin', () => []);
     spec = { name: 'e2e-nocloud', macs: MACS, workDir: work };
     await createOverlay(image, spec);
     await hv.define(guestDomainXml(image, spec));

@@ -6,7 +6,7 @@
  */
 import { AgentError } from '../../src/errors.js';
 import { describeDomain, type DiskInfo } from '../../src/vm/domain-xml.js';
-import type { AffectFlags, DomainControl, DomainRef, DomainState } from '../../src/vm/ports.js';
+import type { AffectFlags, DomainControl, DomainRef, DomainState, JobProgress, StateDetail } from '../../src/vm/ports.js';
 
 interface Side {
   disks: DiskInfo[];
@@ -21,6 +21,10 @@ interface FakeDomain {
   macs: string[];
   controllers: { type: string; model?: string }[];
   state: DomainState;
+  /** libvirt's reason for the state (virsh domstate --reason), as the port names it. */
+  reason: string;
+  /** A managed save image (virsh managedsave) the next start restores. */
+  managedSave: boolean;
   config: Side;
   live: Side | null;
 }
@@ -64,6 +68,8 @@ export class FakeDomains implements DomainControl {
       macs: options.macs ?? [],
       controllers: options.controllers ?? [],
       state: 'shutoff',
+      reason: 'unknown',
+      managedSave: false,
       config: { disks: options.disks ?? [], metadata: new Map() },
       live: null,
     });
@@ -144,6 +150,31 @@ export class FakeDomains implements DomainControl {
     return this.get(ref).state;
   }
 
+  async stateDetail(ref: DomainRef): Promise<StateDetail> {
+    this.enter('stateDetail');
+    const d = this.get(ref);
+    return { state: d.state, reason: d.reason };
+  }
+
+  async hasManagedSave(ref: DomainRef): Promise<boolean> {
+    this.enter('hasManagedSave');
+    return this.get(ref).managedSave;
+  }
+
+  /** No jobs: migrations are tested between two real libvirt daemons. */
+  async jobProgress(ref: DomainRef): Promise<JobProgress> {
+    this.enter('jobProgress');
+    this.get(ref);
+    return { active: false, elapsedMs: 0, dataTotal: 0, dataProcessed: 0, dataRemaining: 0 };
+  }
+
+  /** No snapshots: the real ones are tested on qemu:///embed. */
+  async snapshotXmls(ref: DomainRef): Promise<{ name: string; xml: string }[]> {
+    this.enter('snapshotXmls');
+    this.get(ref);
+    return [];
+  }
+
   async start(ref: DomainRef, options: { paused: boolean }): Promise<void> {
     this.enter('start', options.paused ? 'paused' : '');
     const d = this.get(ref);
@@ -151,11 +182,14 @@ export class FakeDomains implements DomainControl {
     // A started domain runs its persistent definition.
     d.live = clone(d.config);
     d.state = options.paused ? 'paused' : 'running';
+    d.reason = options.paused ? 'user' : 'booted';
   }
 
   async resume(ref: DomainRef): Promise<void> {
     this.enter('resume');
-    this.get(ref).state = 'running';
+    const d = this.get(ref);
+    d.state = 'running';
+    d.reason = 'unpaused';
   }
 
   async destroy(ref: DomainRef): Promise<void> {
@@ -163,6 +197,7 @@ export class FakeDomains implements DomainControl {
     const d = this.get(ref);
     d.live = null;
     d.state = 'shutoff';
+    d.reason = 'destroyed';
   }
 
   async attachDevice(ref: DomainRef, xml: string, flags: AffectFlags): Promise<void> {
